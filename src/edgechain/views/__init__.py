@@ -1,0 +1,1 @@
+"""edgechain.views."""
