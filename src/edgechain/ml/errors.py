@@ -1,0 +1,30 @@
+"""The ML engine's errors. `edgechain.ml` stands on its own, so it has its own root.
+
+    MLError
+    ├── ModelFormatError     a model or tokenizer file that is missing, truncated or malformed
+    ├── UnsupportedModel     a well-formed file of an architecture or tensor type we do not run
+    ├── BackendUnavailable   a backend (torch, CUDA) that is not installed or not present
+    └── GenerationError      bad generation arguments (negative max_tokens, top_p outside (0, 1])
+"""
+
+from __future__ import annotations
+
+
+class MLError(Exception):
+    """Every error the ML engine raises on purpose derives from this."""
+
+
+class ModelFormatError(MLError):
+    """A model or tokenizer file that is missing, truncated or malformed; the message says where."""
+
+
+class UnsupportedModel(MLError):
+    """A well-formed file whose architecture, tensor type or feature we do not support."""
+
+
+class BackendUnavailable(MLError):
+    """A backend that is not installed (torch) or a device that is not present (CUDA)."""
+
+
+class GenerationError(MLError):
+    """Invalid generation or sampling arguments."""
