@@ -19,6 +19,7 @@ merges and ChatML special tokens); both have exactly `TINY_VOCAB_SIZE` tokens.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import struct
@@ -47,7 +48,12 @@ CORPUS = (
 
 # ggml token types
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = (
-    1, 2, 3, 4, 5, 6,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
 )
 
 
@@ -165,7 +171,7 @@ def _train_bpe(words: list[list[str]], count: int) -> list[tuple[str, str]]:
     for _ in range(count):
         pairs: Counter[tuple[str, str]] = Counter()
         for word in words:
-            pairs.update(zip(word, word[1:], strict=False))
+            pairs.update(itertools.pairwise(word))
         if not pairs:
             break
         best = max(pairs.items(), key=lambda item: item[1])[0]
@@ -262,7 +268,9 @@ def write_hf_tokenizer_json(path: Path, vocab: BpeVocab) -> Path:
         ]
     )
     tokenizer.decoder = decoders.ByteLevel()
-    specials = [t for t, k in zip(vocab.tokens, vocab.token_types, strict=True) if k == TOKEN_CONTROL]
+    specials = [
+        t for t, k in zip(vocab.tokens, vocab.token_types, strict=True) if k == TOKEN_CONTROL
+    ]
     tokenizer.add_special_tokens([tokenizers.AddedToken(t, special=True) for t in specials])
     tokenizer.save(str(path))
     return path
