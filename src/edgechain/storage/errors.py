@@ -7,3 +7,46 @@ from edgechain.base.errors import EdgechainError
 
 class StorageError(EdgechainError):
     """Something stored is missing, corrupt, or could not be written."""
+
+
+class CertificateNotFound(StorageError):
+    """No certificate with this hash is stored."""
+
+
+class BlobNotFound(StorageError):
+    """No blob with this id is stored."""
+
+
+class BlobTooLarge(StorageError):
+    """A blob over the store's size limit (nothing was stored)."""
+
+    def __init__(self, blob_id: object, size: int, limit: int) -> None:
+        self.blob_id = blob_id
+        self.size = size
+        self.limit = limit
+        super().__init__(f"blob {blob_id} has {size} bytes, over the limit of {limit}")
+
+
+class BlobMismatch(StorageError):
+    """Bytes offered for a blob id that they do not hash to (nothing was stored)."""
+
+    def __init__(self, blob_id: object, actual_id: object) -> None:
+        self.blob_id = blob_id
+        self.actual_id = actual_id
+        super().__init__(f"bytes offered as blob {blob_id} are blob {actual_id}")
+
+
+class CorruptBlob(StorageError):
+    """A stored blob file whose bytes no longer match its id; it was quarantined, never served."""
+
+    def __init__(self, blob_id: object, path: object, quarantined_to: object) -> None:
+        self.blob_id = blob_id
+        self.path = path
+        self.quarantined_to = quarantined_to
+        super().__init__(
+            f"stored blob {blob_id} at {path} is corrupt; moved to {quarantined_to}"
+        )
+
+
+class BlobNotMappable(StorageError):
+    """An empty blob or file, which the operating system cannot memory-map."""
