@@ -3,7 +3,80 @@
 from __future__ import annotations
 
 from edgechain.base.errors import EdgechainError
+from edgechain.base.identifiers import BlobId
+from edgechain.base.values import Amount
 
 
 class ExecutionError(EdgechainError):
     """An operation or message could not be executed; the block that carries it fails."""
+
+
+class InsufficientFunding(ExecutionError):
+    """A debit larger than the balance of the account it is taken from."""
+
+    def __init__(self, account: str, balance: Amount, amount: Amount) -> None:
+        super().__init__(f"insufficient funding in {account}: balance {balance}, needed {amount}")
+        self.account = account
+        self.balance = balance
+        self.amount = amount
+
+
+class UnauthorizedOperation(ExecutionError):
+    """An operation or message whose authenticated signer may not do what it asks."""
+
+
+class ChainClosed(ExecutionError):
+    """An operation on a chain that has been closed."""
+
+
+class ChainNotActive(ExecutionError):
+    """A chain that has not been opened (no description, ownership or committee yet)."""
+
+
+class InvalidTransferAmount(ExecutionError):
+    """A transfer or claim of a zero amount."""
+
+
+class InvalidOwnership(ExecutionError):
+    """Ownership data that cannot work: no owner, a zero weight, or bad round settings."""
+
+
+class NotAdminChain(ExecutionError):
+    """A committee operation on a chain that is not the admin chain."""
+
+
+class InvalidCommitteeEpoch(ExecutionError):
+    """A committee created for an epoch other than the next one, or removal of an unknown or the current epoch."""
+
+
+class UnexpectedMessageOrigin(ExecutionError):
+    """A system message received from a chain that may not send it (e.g. committees not from the admin chain)."""
+
+
+class BlobsNotFound(ExecutionError):
+    """Blobs a block publishes or reads that this node does not hold."""
+
+    def __init__(self, blob_ids: list[BlobId]) -> None:
+        shown = ", ".join(str(blob_id) for blob_id in blob_ids)
+        super().__init__(f"{len(blob_ids)} blob(s) not found: {shown}")
+        self.blob_ids = blob_ids
+
+
+class BlobNotListed(ExecutionError):
+    """A PublishDataBlob operation whose blob id is missing from the block's published blob ids."""
+
+
+class PolicyLimitExceeded(ExecutionError):
+    """A block, blob or message beyond a limit of the resource-control policy."""
+
+
+class InsufficientFundingForFees(ExecutionError):
+    """A chain whose balance cannot pay the fees of its block."""
+
+
+class UnsupportedApplication(ExecutionError):
+    """A user operation or message for an application that this node cannot execute."""
+
+
+class InvalidCommittee(ExecutionError):
+    """A committee without validators or with a non-positive weight."""

@@ -1,0 +1,149 @@
+"""The resource-control policy: prices and limits of a committee, as frozen data.
+
+As in Linera's ``linera-execution/src/policy.rs``, prices and limits are data that the
+admin chain publishes with each committee; charging is done by the execution layer,
+which checks a limit *before* the work it bounds. Prices are in atto-units of the native
+token. ``no_fees()`` is the local default; ``testnet()`` mirrors a public test network
+(1 MB per blob, 10 published blobs per block, small prices).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgechain.base.values import Amount
+from edgechain.execution.errors import PolicyLimitExceeded
+
+_U64_MAX = (1 << 64) - 1
+_MICRO_TOKEN = 10**12
+"""One millionth of a token, in atto-units."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceControlPolicy:
+    """Prices (atto-units) and limits that every validator of a committee applies identically."""
+
+    block: Amount
+    """Base price of every block."""
+    fuel_unit: Amount
+    """Price of one unit of contract fuel."""
+    operation: Amount
+    """Price of each operation in a block."""
+    operation_byte: Amount
+    """Price of each byte of an operation's canonical encoding."""
+    message: Amount
+    """Price of each outgoing message."""
+    message_byte: Amount
+    """Price of each byte of an outgoing message's canonical encoding."""
+    byte_read: Amount
+    """Price of each byte a contract reads from storage."""
+    byte_written: Amount
+    """Price of each byte a contract writes to storage."""
+    blob_published: Amount
+    """Price of each published blob."""
+    blob_byte_published: Amount
+    """Price of each byte of a published blob."""
+    maximum_fuel_per_block: int
+    """Most fuel that all transactions of one block may use together."""
+    maximum_fuel_per_transaction: int
+    """Most fuel that one operation or message may use."""
+    maximum_block_size: int
+    """Largest canonical encoding of a block (its blobs travel beside it and are not counted)."""
+    maximum_blob_size: int
+    """Largest size in bytes of one published blob."""
+    maximum_published_blobs: int
+    """Most blobs that one block may publish."""
+    maximum_bytecode_size: int
+    """Largest size in bytes of an application's packed contract or service source."""
+    maximum_bytes_read_per_block: int
+    """Most bytes that the contracts of one block may read from storage."""
+    maximum_bytes_written_per_block: int
+    """Most bytes that the contracts of one block may write to storage."""
+
+    @classmethod
+    def no_fees(cls) -> ResourceControlPolicy:
+        """Free and practically unlimited: the default for local networks and tests."""
+        zero = Amount.zero()
+        return cls(
+            block=zero,
+            fuel_unit=zero,
+            operation=zero,
+            operation_byte=zero,
+            message=zero,
+            message_byte=zero,
+            byte_read=zero,
+            byte_written=zero,
+            blob_published=zero,
+            blob_byte_published=zero,
+            maximum_fuel_per_block=_U64_MAX,
+            maximum_fuel_per_transaction=_U64_MAX,
+            maximum_block_size=_U64_MAX,
+            maximum_blob_size=_U64_MAX,
+            maximum_published_blobs=_U64_MAX,
+            maximum_bytecode_size=_U64_MAX,
+            maximum_bytes_read_per_block=_U64_MAX,
+            maximum_bytes_written_per_block=_U64_MAX,
+        )
+
+    @classmethod
+    def testnet(cls) -> ResourceControlPolicy:
+        """Like a public test network: small prices, 1 MB blobs, 10 published blobs per block."""
+        return cls(
+            block=Amount(_MICRO_TOKEN),
+            fuel_unit=Amount(_MICRO_TOKEN // 1000),
+            operation=Amount(_MICRO_TOKEN),
+            operation_byte=Amount(_MICRO_TOKEN // 1000),
+            message=Amount(_MICRO_TOKEN),
+            message_byte=Amount(_MICRO_TOKEN // 1000),
+            byte_read=Amount(_MICRO_TOKEN // 1000),
+            byte_written=Amount(_MICRO_TOKEN // 100),
+            blob_published=Amount(_MICRO_TOKEN * 10),
+            blob_byte_published=Amount(_MICRO_TOKEN // 100),
+            maximum_fuel_per_block=100_000_000,
+            maximum_fuel_per_transaction=10_000_000,
+            maximum_block_size=1_000_000,
+            maximum_blob_size=1_000_000,
+            maximum_published_blobs=10,
+            maximum_bytecode_size=1_000_000,
+            maximum_bytes_read_per_block=100_000_000,
+            maximum_bytes_written_per_block=10_000_000,
+        )
+
+    def check_blob_size(self, size: int) -> None:
+        """Raise PolicyLimitExceeded when a blob of ``size`` bytes may not be published."""
+        if size > self.maximum_blob_size:
+            raise PolicyLimitExceeded(
+                f"blob of {size} bytes exceeds the limit of {self.maximum_blob_size} bytes"
+            )
+
+    def check_bytecode_size(self, size: int) -> None:
+        """Raise PolicyLimitExceeded when application source of ``size`` bytes is too large."""
+        if size > self.maximum_bytecode_size:
+            raise PolicyLimitExceeded(
+                f"bytecode of {size} bytes exceeds the limit of {self.maximum_bytecode_size} bytes"
+            )
+
+    def block_fees(
+        self,
+        *,
+        operation_sizes: list[int],
+        message_sizes: list[int],
+        published_blob_count: int,
+        published_blob_bytes: int = 0,
+        fuel_used: int = 0,
+    ) -> Amount:
+        """The fees of one block, from the encoded sizes of its operations and outgoing messages.
+
+        Blob bytes are charged only where the caller knows them (blobs travel beside blocks).
+        """
+        total = (
+            self.block.atto
+            + self.fuel_unit.atto * fuel_used
+            + self.operation.atto * len(operation_sizes)
+            + self.operation_byte.atto * sum(operation_sizes)
+            + self.message.atto * len(message_sizes)
+            + self.message_byte.atto * sum(message_sizes)
+            + self.blob_published.atto * published_blob_count
+            + self.blob_byte_published.atto * published_blob_bytes
+        )
+        return Amount(total)
