@@ -28,3 +28,7 @@ class BackendUnavailable(MLError):
 
 class GenerationError(MLError):
     """Invalid generation or sampling arguments."""
+
+
+class UnsupportedTensorType(ModelFormatError, UnsupportedModel):
+    """A model file naming a tensor element type that exists but that we do not read."""
