@@ -1,1 +1,52 @@
-"""edgechain.views."""
+"""edgechain.views: key-value stores and the typed persistent views over them.
+
+KeyValueStore (protocol)   MemoryStore, SqliteStore, PostgresStore; open_store(url)
+ViewContext                a store and a key prefix
+View                       RegisterView, MapView, SetView, LogView, QueueView,
+                           CollectionView, CompositeView, RootView (save)
+"""
+
+from __future__ import annotations
+
+from edgechain.views.collection_view import CollectionView
+from edgechain.views.composite_view import CompositeView, RootView
+from edgechain.views.context import ViewContext
+from edgechain.views.errors import (
+    CorruptedViewData,
+    InvalidStoreUrl,
+    QueueEmpty,
+    StoreBackendError,
+    StoreClosed,
+    ViewDeclarationError,
+    ViewError,
+)
+from edgechain.views.log_view import LogView
+from edgechain.views.map_view import MapView, SetView
+from edgechain.views.memory_store import MemoryStore
+from edgechain.views.queue_view import QueueView
+from edgechain.views.register_view import RegisterView
+from edgechain.views.store import Batch, KeyValueStore
+from edgechain.views.view import View
+
+__all__ = [
+    "Batch",
+    "CollectionView",
+    "CompositeView",
+    "CorruptedViewData",
+    "InvalidStoreUrl",
+    "KeyValueStore",
+    "LogView",
+    "MapView",
+    "MemoryStore",
+    "QueueEmpty",
+    "QueueView",
+    "RegisterView",
+    "RootView",
+    "SetView",
+    "StoreBackendError",
+    "StoreClosed",
+    "View",
+    "ViewContext",
+    "ViewDeclarationError",
+    "ViewError",
+]
