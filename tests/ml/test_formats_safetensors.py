@@ -1,0 +1,130 @@
+"""safetensors parser: HF directories read back exactly; lying headers fail cleanly."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+from tiny_models import hf_weights, make_tiny_llama, write_safetensors
+
+from edgechain.ml.errors import ModelFormatError
+from edgechain.ml.formats import read_safetensors, validate_tensors
+from edgechain.ml.weights import TensorType
+
+
+@pytest.mark.parametrize("dtype", ["F32", "F16"])
+def test_directory_reads_back_with_config(tmp_path: Path, dtype: str) -> None:
+    model = make_tiny_llama(seed=1, tied=True)
+    directory = write_safetensors(tmp_path / "hf", model, dtype)
+    parsed = read_safetensors(directory)
+    reference = load_file(str(directory / "model.safetensors"))
+    assert parsed.format == "safetensors"
+    assert set(parsed.tensors) == set(hf_weights(model)) == set(reference)
+    for name, array in reference.items():
+        record = parsed.tensors[name]
+        assert record.tensor_type == TensorType[dtype]
+        assert record.shape == array.shape
+        np.testing.assert_array_equal(record.data, array)
+        assert not record.data.flags.writeable
+    assert parsed.metadata["hidden_size"] == model.config.dim
+    assert parsed.metadata["tie_word_embeddings"] is True
+    assert parsed.extras["file_metadata"] == {"format": "pt"}
+
+
+def test_file_with_explicit_config_and_other_dtypes(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "x.safetensors"
+    save_file({"ids": np.arange(5, dtype=np.int64), "w": np.ones((2, 3), np.float32)}, str(path))
+    parsed = read_safetensors(path, config={"model_type": "bert"})
+    assert parsed.metadata == {"model_type": "bert"}
+    assert list(parsed.tensors) == ["w"]
+    np.testing.assert_array_equal(parsed.extras["other_tensors"]["ids"], np.arange(5))
+    assert read_safetensors(path.read_bytes()).tensors["w"].shape == (2, 3)
+
+
+def safetensors_bytes(header: object, data: bytes = b"", header_size: int | None = None) -> bytes:
+    raw = json.dumps(header).encode()
+    size = len(raw) if header_size is None else header_size
+    return struct.pack("<Q", size) + raw + data
+
+
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        (b"\x01\x02", "too short"),
+        (struct.pack("<Q", 1 << 40) + b"{}", "exceeds"),
+        (safetensors_bytes({}, header_size=50), "past the end"),
+        (struct.pack("<Q", 3) + b"{x}", "not valid JSON"),
+        (safetensors_bytes([1, 2]), "not a JSON object"),
+        (safetensors_bytes({"__metadata__": {"a": 1}}), "__metadata__"),
+        (safetensors_bytes({"t": 5}), "not an object"),
+        (safetensors_bytes({"t": {"dtype": "F99", "shape": [1], "data_offsets": [0, 4]}}), "dtype"),
+        (
+            safetensors_bytes({"t": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}),
+            "shape",
+        ),
+        (
+            safetensors_bytes({"t": {"dtype": "F32", "shape": [1], "data_offsets": [0]}}),
+            "data_offsets",
+        ),
+        (
+            safetensors_bytes(
+                {"t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 1 << 40]}}, bytes(4)
+            ),
+            "outside the data section",
+        ),
+        (
+            safetensors_bytes(
+                {"t": {"dtype": "F32", "shape": [1 << 40], "data_offsets": [0, 4]}}, bytes(4)
+            ),
+            "needs",
+        ),
+        (
+            safetensors_bytes(
+                {
+                    "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                    "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]},
+                },
+                bytes(8),
+            ),
+            "overlaps",
+        ),
+        (
+            safetensors_bytes(
+                {"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, bytes(8)
+            ),
+            "belong to no tensor",
+        ),
+        (
+            safetensors_bytes(
+                {"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, bytes(8)
+            ),
+            "trailing bytes",
+        ),
+    ],
+)
+def test_malformed_headers_raise_model_format_error(blob: bytes, message: str) -> None:
+    with pytest.raises(ModelFormatError, match=message):
+        read_safetensors(blob)
+
+
+def test_directory_without_weights_and_bad_config(tmp_path: Path) -> None:
+    with pytest.raises(ModelFormatError, match=r"no model\.safetensors"):
+        read_safetensors(tmp_path)
+    write_safetensors(tmp_path / "hf", make_tiny_llama(seed=2))
+    (tmp_path / "hf" / "config.json").write_text("[1")
+    with pytest.raises(ModelFormatError, match="cannot read config"):
+        read_safetensors(tmp_path / "hf")
+
+
+def test_nan_weight_is_named(tmp_path: Path) -> None:
+    model = make_tiny_llama(seed=3)
+    model.weights["blk.0.attn_v.weight"][0, 0] = np.inf
+    parsed = read_safetensors(write_safetensors(tmp_path / "hf", model))
+    with pytest.raises(ModelFormatError, match=r"model\.layers\.0\.self_attn\.v_proj\.weight"):
+        validate_tensors(parsed)
