@@ -265,6 +265,18 @@ def test_a_corrupt_chunk_is_detected_logged_quarantined_and_repaired(
     assert fresh.read_blob(blob.id) == blob.content
 
 
+def test_missing_verified_counts_a_corrupt_copy_as_missing(store: BlobStore) -> None:
+    good = Blob.data(b"good")
+    bad = Blob.data(b"will be corrupted")
+    for blob in (good, bad):
+        store.write_blob(blob.id, blob.content)
+    flip_byte(store.blob_path(bad.id))
+    fresh = BlobStore(store.root, durable=False)
+    absent = Blob.data(b"absent").id
+    assert fresh.missing_verified([good.id, bad.id, absent]) == [bad.id, absent]
+    assert fresh.missing([good.id, bad.id, absent]) == [bad.id, absent]  # quarantined
+
+
 def test_a_corrupt_blob_is_not_mapped(store: BlobStore) -> None:
     blob = Blob.data(random_bytes(3000, seed=6))
     store.write_blob(blob.id, blob.content)
@@ -373,3 +385,17 @@ def test_mmap_of_open_file_is_read_only(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         mapping[0] = 0
     mapping.close()
+
+
+def test_rejects_a_parent_that_misstates_its_child(store: BlobStore) -> None:
+    leaf = chunked_manifest(store, [b"abc", b"def"])
+    leaf_blob = leaf.to_blob()
+    store.write_blob(leaf_blob.id, leaf_blob.content)
+    wrong_length = Manifest((ManifestEntry(leaf_blob.id, 7),), 7, leaf.file_hash, leaf.media_type)
+    assert_rejected_and_absent(store, wrong_length, ManifestLengthMismatch)
+    wrong_type = Manifest((ManifestEntry(leaf_blob.id, 6),), 6, leaf.file_hash, MediaType.GGUF)
+    assert_rejected_and_absent(store, wrong_type, MalformedManifest)
+    good = Manifest((ManifestEntry(leaf_blob.id, 6),), 6, leaf.file_hash, leaf.media_type)
+    store.write_blob(good.to_blob().id, good.to_blob().content)
+    with store.open_file(good.to_blob().id) as mapping:
+        assert mapping[:] == b"abcdef"

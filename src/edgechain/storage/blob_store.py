@@ -113,6 +113,19 @@ class BlobStore:
         """The ids not stored, in the order given, each once."""
         return [blob_id for blob_id in dict.fromkeys(blob_ids) if not self.contains(blob_id)]
 
+    def missing_verified(self, blob_ids: Iterable[BlobId]) -> list[BlobId]:
+        """The ids not stored or whose file fails its hash (quarantined), in order, each once.
+
+        What a validator checks before it votes: it must hold *and* have verified each blob.
+        """
+        missing = []
+        for blob_id in dict.fromkeys(blob_ids):
+            try:
+                self._read_verified(blob_id)
+            except (BlobNotFound, CorruptBlob):
+                missing.append(blob_id)
+        return missing
+
     def write_blob(self, blob_id: BlobId, content: bytes | bytearray | memoryview) -> bool:
         """Store ``content`` as ``blob_id``; return False when a good copy was already stored.
 
@@ -195,7 +208,11 @@ class BlobStore:
             if current in seen:
                 continue
             seen.add(current)
-            manifest = self.read_manifest(current)
+            try:
+                manifest = self.read_manifest(current)
+            except (BlobNotFound, CorruptBlob):  # vanished or quarantined meanwhile
+                missing[current] = None
+                continue
             for entry in manifest.entries:
                 if not self.contains(entry.blob_id):
                     missing[entry.blob_id] = None
@@ -270,11 +287,15 @@ class BlobStore:
         for entry in manifest.entries:
             if entry.blob_id.blob_type is BlobType.MANIFEST:
                 child = self.read_manifest(entry.blob_id)
-                if child.total_length != entry.length or child.media_type != manifest.media_type:
+                if child.total_length != entry.length:
                     raise ManifestLengthMismatch(
-                        f"manifest {manifest_id} gives child {entry.blob_id} {entry.length} bytes "
-                        f"of {manifest.media_type}; the child declares {child.total_length} bytes "
-                        f"of {child.media_type}"
+                        f"manifest {manifest_id} gives child {entry.blob_id} {entry.length} bytes, "
+                        f"the child declares {child.total_length}"
+                    )
+                if child.media_type != manifest.media_type:
+                    raise MalformedManifest(
+                        f"manifest {manifest_id} is {manifest.media_type} but its child "
+                        f"{entry.blob_id} is {child.media_type}"
                     )
         hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
         for content in self._iter_chunk_contents(manifest_id, manifest):
