@@ -23,8 +23,11 @@ from edgechain.views.errors import (
 from edgechain.views.log_view import LogView
 from edgechain.views.map_view import MapView, SetView
 from edgechain.views.memory_store import MemoryStore
+from edgechain.views.open_store import open_store
+from edgechain.views.postgres_store import PostgresStore
 from edgechain.views.queue_view import QueueView
 from edgechain.views.register_view import RegisterView
+from edgechain.views.sqlite_store import SqliteStore
 from edgechain.views.store import Batch, KeyValueStore
 from edgechain.views.view import View
 
@@ -38,15 +41,18 @@ __all__ = [
     "LogView",
     "MapView",
     "MemoryStore",
+    "PostgresStore",
     "QueueEmpty",
     "QueueView",
     "RegisterView",
     "RootView",
     "SetView",
+    "SqliteStore",
     "StoreBackendError",
     "StoreClosed",
     "View",
     "ViewContext",
     "ViewDeclarationError",
     "ViewError",
+    "open_store",
 ]
