@@ -5,6 +5,7 @@ ownership (`ChainOwnership`, `TimeoutConfig`), chain descriptions, system operat
 messages, and the execution state views.
 """
 
+from edgechain.execution.blobs import BlobChecker, check_blobs_available
 from edgechain.execution.committee import Committee, ValidatorState
 from edgechain.execution.description import (
     ChainDescription,
@@ -59,10 +60,16 @@ from edgechain.execution.operations import (
 )
 from edgechain.execution.ownership import ChainOwnership, TimeoutConfig
 from edgechain.execution.policy import ResourceControlPolicy
+from edgechain.execution.state import BlockExecutor, ExecutionStateView
+from edgechain.execution.system import BlockContext, SystemExecution
+from edgechain.execution.system_state import SystemExecutionStateView
 
 __all__ = [
+    "BlobChecker",
     "BlobNotListed",
     "BlobsNotFound",
+    "BlockContext",
+    "BlockExecutor",
     "ChainClosed",
     "ChainDescription",
     "ChainNotActive",
@@ -77,6 +84,7 @@ __all__ = [
     "CreateCommittee",
     "Credit",
     "ExecutionError",
+    "ExecutionStateView",
     "InitialChainConfig",
     "InsufficientFunding",
     "InsufficientFundingForFees",
@@ -98,6 +106,8 @@ __all__ = [
     "ResourceControlPolicy",
     "RootChain",
     "Subscribe",
+    "SystemExecution",
+    "SystemExecutionStateView",
     "SystemMessage",
     "SystemOperation",
     "TimeoutConfig",
@@ -109,4 +119,5 @@ __all__ = [
     "UserOperation",
     "ValidatorState",
     "Withdraw",
+    "check_blobs_available",
 ]

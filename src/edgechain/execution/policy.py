@@ -109,6 +109,24 @@ class ResourceControlPolicy:
             maximum_bytes_written_per_block=10_000_000,
         )
 
+    def no_prices(self) -> bool:
+        """Whether every price is zero (then no fee needs computing)."""
+        return all(
+            price == Amount.zero()
+            for price in (
+                self.block,
+                self.fuel_unit,
+                self.operation,
+                self.operation_byte,
+                self.message,
+                self.message_byte,
+                self.byte_read,
+                self.byte_written,
+                self.blob_published,
+                self.blob_byte_published,
+            )
+        )
+
     def check_blob_size(self, size: int) -> None:
         """Raise PolicyLimitExceeded when a blob of ``size`` bytes may not be published."""
         if size > self.maximum_blob_size:

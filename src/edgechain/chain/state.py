@@ -1,0 +1,119 @@
+"""`ChainStateView`: everything a node keeps about one chain, in one root view.
+
+execution_state   the applications' state (its hash is the block's state hash)
+tip_state         hash and next height of the chain's latest confirmed block
+inboxes           per origin chain: received bundles not yet taken
+outboxes          per recipient chain: heights with messages not yet acknowledged
+manager           consensus rounds: the pending proposal, the locked block, timeouts
+confirmed_log     the hashes of the confirmed blocks, by height
+"""
+
+from __future__ import annotations
+
+from edgechain.base.crypto import CryptoHash
+from edgechain.base.identifiers import ChainId
+from edgechain.base.values import BlockHeight, Timestamp
+from edgechain.chain.block import ExecutedBlock, MessageBundle
+from edgechain.chain.errors import OutcomeMismatch
+from edgechain.chain.execution import execute_block
+from edgechain.chain.inbox import InboxStateView, OutboxStateView
+from edgechain.chain.manager import ChainManager
+from edgechain.chain.tip import GENESIS_TIP, ChainTipState
+from edgechain.execution.blobs import BlobChecker
+from edgechain.execution.description import ChainDescription, InitialChainConfig
+from edgechain.execution.state import ExecutionStateView
+from edgechain.views.composite_view import RootView
+from edgechain.views.context import ViewContext
+
+
+class ChainStateView(RootView):
+    """The state of one chain as a node keeps it."""
+
+    def __init__(self, context: ViewContext, chain_id: ChainId) -> None:
+        super().__init__(context)
+        self.chain_id = chain_id
+        """The chain this state belongs to (not stored: the caller's key prefix says it)."""
+        self.execution_state = self.subview("execution_state", ExecutionStateView)
+        """The applications' state; ``execution_state.hash()`` is the state hash."""
+        self.tip_state = self.register("tip_state", ChainTipState, GENESIS_TIP)
+        """The latest confirmed block."""
+        self.inboxes = self.collection("inboxes", ChainId, InboxStateView)
+        """Per origin chain, the bundles received and not yet taken."""
+        self.outboxes = self.collection("outboxes", ChainId, OutboxStateView)
+        """Per recipient chain, the heights with messages not yet acknowledged."""
+        self.manager = self.subview("manager", ChainManager)
+        """Consensus round state."""
+        self.confirmed_log = self.log("confirmed_log", CryptoHash)
+        """Hashes of the confirmed blocks, by height."""
+
+    def initialize(self, description: ChainDescription, config: InitialChainConfig) -> None:
+        """Open a chain at genesis (root chains); child chains are opened by a message."""
+        self.execution_state.system.initialize(description, config)
+
+    def is_active(self) -> bool:
+        return self.execution_state.system.is_active()
+
+    def state_hash(self) -> CryptoHash:
+        """The hash a block's outcome carries: that of the execution state."""
+        return self.execution_state.hash()
+
+    def next_block_height(self) -> BlockHeight:
+        return self.tip_state.get().next_block_height
+
+    def receive_bundles(self, origin: ChainId, bundles: list[MessageBundle]) -> int:
+        """Add bundles delivered from ``origin`` to its inbox; return how many were new."""
+        inbox = self.inboxes.load_entry(origin)
+        return sum(1 for bundle in bundles if inbox.add_bundle(bundle))
+
+    def mark_messages_as_received(
+        self, recipient: ChainId, height: BlockHeight
+    ) -> list[BlockHeight]:
+        """``recipient`` acknowledged our messages up to ``height``: drop them from its outbox."""
+        outbox = self.outboxes.try_load_entry(recipient)
+        if outbox is None:
+            return []
+        dropped = outbox.mark_messages_as_received(height)
+        if not outbox.pending_heights():
+            self.outboxes.remove_entry(recipient)
+        return dropped
+
+    def pending_inbox_origins(self) -> list[ChainId]:
+        """Origins whose inboxes hold bundles not yet taken, sorted."""
+        origins: list[ChainId] = []
+        for origin in self.inboxes.indices():
+            inbox = self.inboxes.try_load_entry(origin)
+            if inbox is not None and inbox.added_bundles.count() > 0:
+                origins.append(origin)
+        return origins
+
+    def apply_confirmed_block(
+        self,
+        executed_block: ExecutedBlock,
+        blob_checker: BlobChecker,
+        local_time: Timestamp | None = None,
+    ) -> None:
+        """Execute a certified block and check that it gives the certified outcome.
+
+        Bundles the block takes may not have arrived here yet (the certificate vouches for
+        them). On a different outcome, every change is rolled back and OutcomeMismatch raised.
+        The caller saves the state afterwards.
+        """
+        outcome = execute_block(
+            self,
+            executed_block.block,
+            local_time,
+            blob_checker,
+            require_received_bundles=False,
+        )
+        if outcome != executed_block.outcome:
+            self.rollback()
+            raise OutcomeMismatch(
+                f"block {executed_block.block.height} of chain {self.chain_id}: re-execution gives"
+                f" state hash {outcome.state_hash}, the certificate says"
+                f" {executed_block.outcome.state_hash}"
+                + (
+                    ""
+                    if outcome.messages == executed_block.outcome.messages
+                    else ", and other messages"
+                )
+            )
