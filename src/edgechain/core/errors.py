@@ -10,43 +10,27 @@ class NodeError(EdgechainError):
 
 
 class WorkerError(NodeError):
-    """A validator worker refused a proposal, certificate, query or cross-chain request."""
+    """A validator worker refused a proposal, certificate, query or cross-chain request.
+
+    Checks that belong to the chain's rules (height, previous hash, owner, epoch, inbox)
+    raise the chain layer's errors (`edgechain.chain.errors`); these are the worker's own.
+    """
 
 
-class InactiveChain(WorkerError):
-    """The chain does not exist (yet) on this validator, or it was closed."""
-
-    def __init__(self, chain_id: object, reason: str = "is not active on this validator") -> None:
-        super().__init__(f"chain {chain_id} {reason}")
-        self.chain_id = chain_id
+class UnknownChain(WorkerError):
+    """A query or proposal for a chain that this validator has never seen."""
 
 
-class InvalidOwner(WorkerError):
-    """A proposal signed by a key that does not own the chain."""
+class MissingEarlierBlocks(WorkerError):
+    """A certificate for a height above the chain's next one: the earlier ones must come first."""
 
-
-class InvalidProposalSignature(WorkerError):
-    """A proposal whose signature does not verify for the key it names."""
-
-
-class UnexpectedBlockHeight(WorkerError):
-    """A proposal or certificate for a height other than the chain's next one."""
-
-    def __init__(self, chain_id: object, expected: object, found: object) -> None:
+    def __init__(self, chain_id: object, next_height: object, found_height: object) -> None:
         super().__init__(
-            f"chain {chain_id}: expected a block at height {expected}, got one at height {found}"
+            f"chain {chain_id}: next height is {next_height}, got a certificate at {found_height}"
         )
         self.chain_id = chain_id
-        self.expected_height = expected
-        self.found_height = found
-
-
-class UnexpectedPreviousHash(WorkerError):
-    """A block whose previous-block hash is not the chain's tip."""
-
-
-class StaleEpoch(WorkerError):
-    """A proposal or certificate for an epoch this validator does not (or no longer) accept."""
+        self.next_height = next_height
+        self.found_height = found_height
 
 
 class ConflictingProposal(WorkerError):
@@ -61,28 +45,28 @@ class BlobsNotFound(WorkerError):
         self.blob_ids = blob_ids
 
 
-class OutcomeMismatch(WorkerError):
-    """Re-executing a certified block gave another outcome than the certificate's."""
+class UntrustedCommittee(WorkerError):
+    """A certificate of an epoch whose committee this chain does not (or no longer) trust."""
 
 
 class InvalidCrossChainRequest(WorkerError):
-    """A cross-chain request whose bundles do not continue what the recipient already received."""
+    """A cross-chain request whose bundles are not backed by the sender's certificates."""
 
 
 class ValidatorOffline(NodeError):
     """The validator did not answer (it is offline or unreachable)."""
 
 
-class InvalidVote(NodeError):
-    """A vote that a client refuses: bad signature, another value, an outsider or a duplicate."""
+class RejectedVote(NodeError):
+    """A vote a client refuses: bad signature, another block, an outsider or a duplicate."""
 
 
 class QuorumNotReached(NodeError):
     """The client could not gather votes or confirmations worth a quorum."""
 
     def __init__(self, message: str, errors: dict[str, Exception] | None = None) -> None:
-        details = "; ".join(f"{name}: {error}" for name, error in (errors or {}).items())
-        super().__init__(f"{message}" + (f" ({details})" if details else ""))
+        details = "; ".join(f"{name}: {error!r}" for name, error in (errors or {}).items())
+        super().__init__(message + (f" ({details})" if details else ""))
         self.errors = dict(errors or {})
 
 

@@ -1,0 +1,655 @@
+"""The chain client: propose a block, gather votes into a certificate, broadcast it, keep validators up to date.
+
+One `ChainClient` drives one chain for its owner (single-owner chains, fast round):
+
+1. build the block at the chain's next height and sign the proposal;
+2. send it to every validator concurrently and gather their votes until votes for one
+   value reach the committee's quorum by weight. A vote is refused (and recorded in
+   ``rejected_votes``) when its signature does not verify, when it is for another block
+   or round, when its signer is outside the committee or already counted, or when the
+   validator that sent it is not the signer. Votes for different outcomes of the same
+   block are counted apart: only the value with a quorum is certified;
+3. form the certificate and broadcast it to every validator;
+4. whenever a validator fails because it lags (a lower next height on this chain, or a
+   sender chain's messages it has not received), send it the certificates it lacks, in
+   height order, and retry once.
+
+The client trusts no single validator: inbox bundles are taken only when the sender's
+certificate, checked against the committee, contains them; chain tips learnt during
+``synchronize`` come with checked certificates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from edgechain.base.blobs import Blob
+from edgechain.base.crypto import CryptoHash, KeyPair, PublicKey
+from edgechain.base.errors import EdgechainError
+from edgechain.base.identifiers import Account, AccountOwner, BlobId, ChainId
+from edgechain.base.values import Amount, BlockHeight, Epoch, Timestamp
+from edgechain.chain.block import Block, IncomingBundle
+from edgechain.chain.certificate import Certificate, ConfirmedBlock, Vote
+from edgechain.chain.errors import ChainError
+from edgechain.chain.proposal import BlockProposal, ProposalContent
+from edgechain.chain.rounds import Fast
+from edgechain.core.chain_info import ChainInfo, ChainInfoQuery, ChainInfoResponse
+from edgechain.core.errors import (
+    BlobsNotFound,
+    ClientError,
+    QuorumNotReached,
+    RejectedVote,
+)
+from edgechain.core.node import ValidatorNode
+from edgechain.execution.committee import Committee
+from edgechain.execution.messages import MessageAction
+from edgechain.execution.operations import OpenChain, Operation, PublishDataBlob, Transfer
+from edgechain.execution.ownership import ChainOwnership
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_SYNC_DEPTH = 4
+"""How many chains deep the client follows missing sender chains when updating a validator."""
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedVoteRecord:
+    """A vote (or answer) the client refused, and why."""
+
+    validator: PublicKey
+    """The validator whose answer it was."""
+    reason: str
+    """Why it was refused."""
+
+
+class ChainClient:
+    """Proposes blocks on one chain and turns them into certificates known to every validator."""
+
+    def __init__(
+        self,
+        chain_id: ChainId,
+        key_pair: KeyPair | None,
+        validators: Sequence[ValidatorNode],
+        committees: dict[Epoch, Committee],
+        epoch: Epoch,
+        *,
+        next_block_height: BlockHeight | None = None,
+        block_hash: CryptoHash | None = None,
+        timestamp: Timestamp | None = None,
+        request_timeout: float = 10.0,
+    ) -> None:
+        if epoch not in committees:
+            raise ClientError(f"no committee known for epoch {epoch}")
+        self.chain_id = chain_id
+        """The chain this client proposes on."""
+        self.key_pair = key_pair
+        """The owner's key (None: a read-only client)."""
+        self.validators = list(validators)
+        """The validators, in any order."""
+        self.committees = dict(committees)
+        """The committees the client trusts, by epoch."""
+        self.epoch = epoch
+        """The chain's current epoch (blocks are proposed in it)."""
+        self.next_block_height = next_block_height if next_block_height is not None else BlockHeight(0)
+        """The height of the next block."""
+        self.block_hash = block_hash
+        """The hash of the last confirmed block (None before the first)."""
+        self.timestamp = timestamp if timestamp is not None else Timestamp(0)
+        """The last confirmed block's timestamp."""
+        self.request_timeout = request_timeout
+        """Seconds to wait for one validator's answer."""
+        self.rejected_votes: list[RejectedVoteRecord] = []
+        """Every vote the client refused, for inspection."""
+        self.last_state_hash: CryptoHash | None = None
+        """The execution state hash after the last confirmed block."""
+        self._own_certificates: dict[int, Certificate] = {}
+        self._known_certificates: dict[CryptoHash, Certificate] = {}
+
+    # ------------------------------------------------------------------ facts
+
+    @property
+    def committee(self) -> Committee:
+        return self.committees[self.epoch]
+
+    @property
+    def owner(self) -> AccountOwner:
+        if self.key_pair is None:
+            raise ClientError(f"the client of chain {self.chain_id} has no key")
+        return AccountOwner.from_public_key(self.key_pair.public_key)
+
+    def certificate_at(self, height: BlockHeight) -> Certificate | None:
+        """The certificate of this chain's block at ``height``, if the client knows it."""
+        return self._own_certificates.get(height.value)
+
+    # ------------------------------------------------------------ operations
+
+    async def transfer(
+        self, amount: Amount, recipient: Account, owner: AccountOwner | None = None
+    ) -> Certificate:
+        """Transfer ``amount`` from the chain's balance (or ``owner``'s) to ``recipient``."""
+        return await self.execute_operations([Transfer(owner, recipient, amount)])
+
+    async def transfer_to_chain(self, amount: Amount, recipient: ChainId) -> Certificate:
+        """Transfer ``amount`` from the chain's balance to another chain's balance."""
+        return await self.transfer(amount, Account(recipient))
+
+    async def open_chain(
+        self, ownership: ChainOwnership, balance: Amount | None = None
+    ) -> tuple[ChainId, Certificate]:
+        """Open a child chain; returns its id and the certificate of the block that opened it."""
+        balance = balance if balance is not None else Amount.zero()
+        height = self.next_block_height
+        certificate = await self.execute_operations([OpenChain(ownership, balance)])
+        return ChainId.child(self.chain_id, height, 0), certificate
+
+    async def publish_data_blob(self, content: bytes) -> tuple[BlobId, Certificate]:
+        """Publish a data blob: upload it to the validators and certify a block publishing it."""
+        blob = Blob.data(content)
+        blob_id = blob.id
+        certificate = await self.execute_operations([PublishDataBlob(blob_id)], blobs=[blob])
+        return blob_id, certificate
+
+    async def execute_operations(
+        self,
+        operations: list[Operation],
+        blobs: Sequence[Blob] = (),
+        incoming_bundles: list[IncomingBundle] | None = None,
+    ) -> Certificate:
+        """Propose a block with these operations (and bundles), certify it, broadcast it."""
+        bundles = incoming_bundles if incoming_bundles is not None else []
+        timestamps = [self.timestamp, Timestamp.now()] + [b.bundle.timestamp for b in bundles]
+        block = Block(
+            chain_id=self.chain_id,
+            epoch=self.epoch,
+            height=self.next_block_height,
+            timestamp=max(timestamps),
+            authenticated_signer=self.owner,
+            previous_block_hash=self.block_hash,
+            incoming_bundles=bundles,
+            operations=operations,
+            published_blob_ids=[blob.id for blob in blobs],
+        )
+        return await self.propose_block(block, blobs)
+
+    async def process_inbox(self) -> Certificate | None:
+        """Take every pending, verified bundle into a new block; None when the inbox is empty."""
+        bundles = await self.pending_bundles()
+        if not bundles:
+            return None
+        return await self.execute_operations([], incoming_bundles=bundles)
+
+    # -------------------------------------------------------------- proposing
+
+    async def propose_block(self, block: Block, blobs: Sequence[Blob] = ()) -> Certificate:
+        """Sign ``block``, gather a quorum of votes, certify and broadcast it."""
+        if self.key_pair is None:
+            raise ClientError(f"the client of chain {self.chain_id} has no key to propose with")
+        proposal = BlockProposal.new(ProposalContent(block, Fast()), self.key_pair)
+        blobs_by_id = {blob.id: blob for blob in blobs}
+        if blobs_by_id:
+            await self._for_each_validator(
+                lambda node: self._upload_blobs(node, list(blobs_by_id.values()))
+            )
+        certificate = await self._gather_votes(proposal, blobs_by_id)
+        self._record_own_certificate(certificate)
+        await self.broadcast_certificate(certificate, blobs_by_id)
+        return certificate
+
+    async def _gather_votes(
+        self, proposal: BlockProposal, blobs_by_id: dict[BlobId, Blob]
+    ) -> Certificate:
+        committee = self.committee
+        block = proposal.content.block
+        tasks = {
+            asyncio.ensure_future(
+                self._with_timeout(self._request_vote(node, proposal, blobs_by_id))
+            ): node
+            for node in self.validators
+        }
+        votes_by_value: dict[CryptoHash, list[Vote]] = {}
+        weight_by_value: dict[CryptoHash, int] = {}
+        counted: set[PublicKey] = set()
+        errors: dict[str, Exception] = {}
+        certificate: Certificate | None = None
+        pending = set(tasks)
+        try:
+            while pending and certificate is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    node = tasks[task]
+                    exception = task.exception()
+                    if exception is not None:
+                        if not isinstance(exception, EdgechainError | TimeoutError):
+                            raise exception
+                        errors[str(node.public_key)] = exception
+                        continue
+                    try:
+                        vote = self._accept_vote(node, task.result(), block, counted)
+                    except RejectedVote as refusal:
+                        errors[str(node.public_key)] = refusal
+                        continue
+                    value_hash = vote.value.hash()
+                    votes_by_value.setdefault(value_hash, []).append(vote)
+                    weight_by_value[value_hash] = weight_by_value.get(value_hash, 0) + (
+                        committee.weight(vote.validator)
+                    )
+                    if weight_by_value[value_hash] >= committee.quorum_threshold:
+                        votes = votes_by_value[value_hash]
+                        certificate = Certificate.from_votes(votes[0].value, Fast(), votes)
+                        break
+        finally:
+            await _cancel_all(pending)
+        if certificate is None:
+            self._raise_for_failures("no quorum of votes", errors, committee)
+            raise AssertionError("unreachable")  # _raise_for_failures always raises
+        for value_hash, votes in votes_by_value.items():
+            if value_hash != certificate.hash():
+                for vote in votes:
+                    self._reject(vote.validator, f"voted for another outcome {value_hash}")
+        certificate.check(committee)
+        return certificate
+
+    async def _request_vote(
+        self, node: ValidatorNode, proposal: BlockProposal, blobs_by_id: dict[BlobId, Blob]
+    ) -> ChainInfoResponse:
+        block = proposal.content.block
+        return await self._retry_after_update(
+            node, lambda: node.handle_block_proposal(proposal), block, blobs_by_id, depth=0
+        )
+
+    def _accept_vote(
+        self,
+        node: ValidatorNode,
+        response: ChainInfoResponse,
+        block: Block,
+        counted: set[PublicKey],
+    ) -> Vote:
+        """Return the response's vote if it may be counted; raise RejectedVote otherwise."""
+        vote = response.vote
+        if vote is None:
+            return self._reject(node.public_key, "answered a proposal without a vote")
+        if vote.validator != node.public_key:
+            return self._reject(node.public_key, f"sent a vote signed by {vote.validator}")
+        if self.committee.weight(vote.validator) == 0:
+            return self._reject(vote.validator, "is not in the committee")
+        if vote.validator in counted:
+            return self._reject(vote.validator, "voted twice")
+        try:
+            vote.check()
+        except ChainError as exc:
+            return self._reject(vote.validator, f"bad signature: {exc}")
+        if not isinstance(vote.value, ConfirmedBlock) or vote.round != Fast():
+            return self._reject(vote.validator, "voted for another kind of value or round")
+        if vote.value.executed_block.block != block:
+            return self._reject(vote.validator, "voted for another block")
+        counted.add(vote.validator)
+        return vote
+
+    def _reject(self, validator: PublicKey, reason: str) -> Vote:
+        self.rejected_votes.append(RejectedVoteRecord(validator, reason))
+        logger.warning("chain %s: refused the vote of %s: %s", self.chain_id, validator, reason)
+        raise RejectedVote(f"vote of {validator} refused: {reason}")
+
+    # ------------------------------------------------------------ broadcasting
+
+    async def broadcast_certificate(
+        self, certificate: Certificate, blobs_by_id: dict[BlobId, Blob] | None = None
+    ) -> dict[PublicKey, Exception]:
+        """Send ``certificate`` to every validator (updating lagging ones); returns the failures."""
+        block = certificate.executed_block.block
+        blobs = blobs_by_id or {}
+
+        async def send(node: ValidatorNode) -> ChainInfoResponse:
+            return await self._retry_after_update(
+                node, lambda: node.handle_certificate(certificate), block, blobs, depth=0
+            )
+
+        results = await self._for_each_validator(send)
+        failures = {key: result for key, result in results.items() if isinstance(result, Exception)}
+        for public_key, failure in failures.items():
+            logger.info("validator %s did not take certificate %s: %r", public_key, certificate.hash(), failure)
+        return failures
+
+    async def _retry_after_update(
+        self,
+        node: ValidatorNode,
+        request: Callable[[], Awaitable[T]],
+        block: Block,
+        blobs_by_id: dict[BlobId, Blob],
+        depth: int,
+    ) -> T:
+        """Run ``request``; if it fails because the validator lags or lacks blobs, fix that and retry once."""
+        try:
+            return await request()
+        except BlobsNotFound as missing:
+            blobs = [blobs_by_id[blob_id] for blob_id in missing.blob_ids if blob_id in blobs_by_id]  # type: ignore[index]
+            if len(blobs) != len(missing.blob_ids):
+                raise
+            await self._upload_blobs(node, blobs)
+            return await request()
+        except (ChainError, EdgechainError) as failure:
+            if depth >= MAX_SYNC_DEPTH or isinstance(failure, QuorumNotReached):
+                raise
+            updated = await self._update_validator_for_block(node, block, depth + 1)
+            if not updated:
+                raise
+            return await request()
+
+    async def _update_validator_for_block(
+        self, node: ValidatorNode, block: Block, depth: int
+    ) -> bool:
+        """Bring ``node`` up to ``block``'s parent on its chain and to its bundles' senders."""
+        updated = await self.update_validator_chain(node, block.chain_id, block.height, depth)
+        targets: dict[ChainId, BlockHeight] = {}
+        for incoming in block.incoming_bundles:
+            height = incoming.bundle.height.next()
+            if targets.get(incoming.origin, BlockHeight(0)) < height:
+                targets[incoming.origin] = height
+        for origin, height in targets.items():
+            updated = await self.update_validator_chain(node, origin, height, depth) or updated
+        return updated
+
+    async def update_validator_chain(
+        self, node: ValidatorNode, chain_id: ChainId, target_height: BlockHeight, depth: int = 0
+    ) -> bool:
+        """Send ``node`` the certificates of ``chain_id`` it lacks below ``target_height``, in order.
+
+        Returns whether anything was sent.
+        """
+        info = (await self._with_timeout(node.handle_chain_info_query(ChainInfoQuery(chain_id)))).info
+        if info.next_block_height >= target_height:
+            return False
+        certificates = await self.certificates_of_chain(
+            chain_id, info.next_block_height, target_height, exclude=node
+        )
+        for certificate in certificates:
+            block = certificate.executed_block.block
+            await self._retry_after_update(
+                node,
+                lambda certificate=certificate: node.handle_certificate(certificate),  # type: ignore[misc]
+                block,
+                {},
+                depth,
+            )
+        return bool(certificates)
+
+    async def synchronize_validators(self) -> dict[PublicKey, Exception]:
+        """Bring every validator to this chain's latest known height; returns the failures."""
+        target = self.next_block_height
+
+        async def update(node: ValidatorNode) -> bool:
+            return await self.update_validator_chain(node, self.chain_id, target)
+
+        results = await self._for_each_validator(update)
+        return {key: result for key, result in results.items() if isinstance(result, Exception)}
+
+    # ------------------------------------------------------------ certificates
+
+    async def certificates_of_chain(
+        self,
+        chain_id: ChainId,
+        start: BlockHeight,
+        end: BlockHeight,
+        exclude: ValidatorNode | None = None,
+    ) -> list[Certificate]:
+        """Checked certificates of ``chain_id`` at heights ``start`` .. ``end - 1``, in order."""
+        if start >= end:
+            return []
+        if chain_id == self.chain_id and all(
+            height in self._own_certificates for height in range(start.value, end.value)
+        ):
+            return [self._own_certificates[height] for height in range(start.value, end.value)]
+        failures: dict[str, Exception] = {}
+        for node in self.validators:
+            if node is exclude:
+                continue
+            try:
+                return await self._download_chain_certificates(node, chain_id, start, end)
+            except (EdgechainError, TimeoutError) as failure:
+                failures[str(node.public_key)] = failure
+        raise QuorumNotReached(
+            f"no validator gave the certificates of chain {chain_id} from {start} to {end}",
+            failures,
+        )
+
+    async def _download_chain_certificates(
+        self, node: ValidatorNode, chain_id: ChainId, start: BlockHeight, end: BlockHeight
+    ) -> list[Certificate]:
+        query = ChainInfoQuery(
+            chain_id,
+            request_sent_certificate_hashes_from=start,
+            request_sent_certificate_hashes_limit=end.value - start.value,
+        )
+        info = (await self._with_timeout(node.handle_chain_info_query(query))).info
+        hashes = info.requested_sent_certificate_hashes
+        if len(hashes) < end.value - start.value:
+            raise ClientError(
+                f"validator {node.public_key} knows chain {chain_id} only up to"
+                f" height {info.next_block_height}, not {end}"
+            )
+        missing = [h for h in hashes if h not in self._known_certificates]
+        if missing:
+            downloaded = await self._with_timeout(node.download_certificates(missing))
+            for certificate in downloaded:
+                self._check_certificate(certificate)
+                self._known_certificates[certificate.hash()] = certificate
+        certificates = [self._known_certificates[h] for h in hashes if h in self._known_certificates]
+        expected_height = start
+        for certificate in certificates:
+            block = certificate.executed_block.block
+            if block.chain_id != chain_id or block.height != expected_height:
+                raise ClientError(
+                    f"validator {node.public_key} sent a certificate for chain {block.chain_id}"
+                    f" height {block.height} instead of chain {chain_id} height {expected_height}"
+                )
+            expected_height = expected_height.next()
+        if len(certificates) != len(hashes):
+            raise ClientError(f"validator {node.public_key} did not send every certificate asked for")
+        return certificates
+
+    def _check_certificate(self, certificate: Certificate) -> None:
+        """Raise unless ``certificate`` is a confirmed block signed by a quorum of its epoch's committee."""
+        if not isinstance(certificate.value, ConfirmedBlock):
+            raise ClientError(f"certificate {certificate.hash()} is not of a confirmed block")
+        epoch = certificate.executed_block.block.epoch
+        committee = self.committees.get(epoch)
+        if committee is None:
+            raise ClientError(f"certificate {certificate.hash()} is of unknown epoch {epoch}")
+        certificate.check(committee)
+
+    def _record_own_certificate(self, certificate: Certificate) -> None:
+        block = certificate.executed_block.block
+        self._own_certificates[block.height.value] = certificate
+        self._known_certificates[certificate.hash()] = certificate
+        if block.height >= self.next_block_height:
+            self.next_block_height = block.height.next()
+            self.block_hash = certificate.hash()
+            self.timestamp = block.timestamp
+            self.last_state_hash = certificate.executed_block.outcome.state_hash
+
+    # ------------------------------------------------------------------ inbox
+
+    async def pending_bundles(self) -> list[IncomingBundle]:
+        """The bundles waiting in this chain's inboxes, as told by validators and checked
+        against the senders' certificates; the longest list that checks out wins."""
+        query = ChainInfoQuery(self.chain_id, request_pending_message_bundles=True)
+        results = await self._for_each_validator(lambda node: node.handle_chain_info_query(query))
+        candidates = sorted(
+            (result.info for result in results.values() if isinstance(result, ChainInfoResponse)),
+            key=lambda info: -len(info.requested_pending_message_bundles),
+        )
+        for info in candidates:
+            bundles = info.requested_pending_message_bundles
+            try:
+                await self._verify_bundles(bundles)
+            except (EdgechainError, TimeoutError) as failure:
+                logger.warning("chain %s: discarded the inbox a validator reported: %r", self.chain_id, failure)
+                continue
+            return [IncomingBundle(b.origin, b.bundle, MessageAction.ACCEPT) for b in bundles]
+        return []
+
+    async def _verify_bundles(self, bundles: list[IncomingBundle]) -> None:
+        for incoming in bundles:
+            certificate_hash = incoming.bundle.certificate_hash
+            certificate = self._known_certificates.get(certificate_hash)
+            if certificate is None:
+                certificate = await self._download_certificate(certificate_hash)
+            block = certificate.executed_block.block
+            if block.chain_id != incoming.origin:
+                raise ClientError(f"bundle from {incoming.origin} cites a block of {block.chain_id}")
+            expected = certificate.executed_block.message_bundles_for(self.chain_id, certificate_hash)
+            if incoming.bundle not in expected:
+                raise ClientError(
+                    f"bundle from {incoming.origin} at height {incoming.bundle.height} is not"
+                    f" one that certificate {certificate_hash} sent"
+                )
+
+    async def _download_certificate(self, certificate_hash: CryptoHash) -> Certificate:
+        failures: dict[str, Exception] = {}
+        for node in self.validators:
+            try:
+                (certificate,) = await self._with_timeout(node.download_certificates([certificate_hash]))
+                if certificate.hash() != certificate_hash:
+                    raise ClientError(f"asked for certificate {certificate_hash}, got {certificate.hash()}")
+                self._check_certificate(certificate)
+            except (EdgechainError, TimeoutError, ValueError) as failure:
+                failures[str(node.public_key)] = failure
+                continue
+            self._known_certificates[certificate_hash] = certificate
+            return certificate
+        raise QuorumNotReached(f"no validator gave certificate {certificate_hash}", failures)
+
+    # ------------------------------------------------------------------ sync
+
+    async def synchronize(self) -> ChainInfo:
+        """Learn the chain's latest checked tip from the validators, then update lagging ones.
+
+        Returns the chain info of a validator at that tip.
+        """
+        query = ChainInfoQuery(self.chain_id)
+        results = await self._for_each_validator(lambda node: node.handle_chain_info_query(query))
+        infos = {
+            key: result.info for key, result in results.items() if isinstance(result, ChainInfoResponse)
+        }
+        if not infos:
+            self._raise_for_failures(
+                f"no validator answered about chain {self.chain_id}",
+                {str(k): v for k, v in results.items() if isinstance(v, Exception)},
+                self.committee,
+            )
+        highest = max(info.next_block_height for info in infos.values())
+        if highest > self.next_block_height:
+            certificates = await self.certificates_of_chain(
+                self.chain_id, self.next_block_height, highest
+            )
+            for certificate in certificates:
+                self._check_continues_chain(certificate)
+                self._record_own_certificate(certificate)
+        await self.synchronize_validators()
+        for info in infos.values():
+            if info.next_block_height == self.next_block_height and info.block_hash == self.block_hash:
+                return info
+        return (await self.query_chain_info())
+
+    def _check_continues_chain(self, certificate: Certificate) -> None:
+        block = certificate.executed_block.block
+        if block.height != self.next_block_height or block.previous_block_hash != self.block_hash:
+            raise ClientError(
+                f"certificate at height {block.height} does not continue chain {self.chain_id}"
+                f" at height {self.next_block_height}"
+            )
+
+    async def query_chain_info(self) -> ChainInfo:
+        """The chain's info, as told by validators worth at least the validity threshold.
+
+        Responses are grouped by (next height, block hash, state hash, balance); the group
+        at the highest height whose validators weigh at least ``validity_threshold`` wins,
+        so at least one honest validator vouches for it.
+        """
+        committee = self.committee
+        query = ChainInfoQuery(self.chain_id)
+        results = await self._for_each_validator(lambda node: node.handle_chain_info_query(query))
+        groups: dict[tuple[int, CryptoHash | None, CryptoHash, Amount], list[ChainInfo]] = {}
+        weights: dict[tuple[int, CryptoHash | None, CryptoHash, Amount], int] = {}
+        for public_key, result in results.items():
+            if not isinstance(result, ChainInfoResponse):
+                continue
+            try:
+                result.check(public_key)
+            except EdgechainError:
+                continue
+            info = result.info
+            key = (info.next_block_height.value, info.block_hash, info.state_hash, info.chain_balance)
+            groups.setdefault(key, []).append(info)
+            weights[key] = weights.get(key, 0) + committee.weight(public_key)
+        trusted = [key for key, weight in weights.items() if weight >= committee.validity_threshold]
+        if not trusted:
+            raise QuorumNotReached(
+                f"validators do not agree enough about chain {self.chain_id}",
+                {str(k): v for k, v in results.items() if isinstance(v, Exception)},
+            )
+        return groups[max(trusted, key=lambda key: key[0])][0]
+
+    async def query_balance(self) -> Amount:
+        """The chain's balance, as vouched for by at least one honest validator."""
+        return (await self.query_chain_info()).chain_balance
+
+    # --------------------------------------------------------------- plumbing
+
+    async def _upload_blobs(self, node: ValidatorNode, blobs: list[Blob]) -> None:
+        for blob in blobs:
+            await self._with_timeout(node.upload_blob(blob))
+
+    async def _with_timeout(self, awaitable: Awaitable[T]) -> T:
+        return await asyncio.wait_for(awaitable, self.request_timeout)
+
+    async def _for_each_validator(
+        self, request: Callable[[ValidatorNode], Awaitable[T]]
+    ) -> dict[PublicKey, T | Exception]:
+        """Run ``request`` against every validator concurrently; failures become values."""
+
+        async def guarded(node: ValidatorNode) -> T | Exception:
+            try:
+                return await self._with_timeout(request(node))
+            except (EdgechainError, TimeoutError) as failure:
+                return failure
+
+        results = await asyncio.gather(*(guarded(node) for node in self.validators))
+        return {node.public_key: result for node, result in zip(self.validators, results, strict=True)}
+
+    def _raise_for_failures(
+        self, message: str, errors: dict[str, Exception], committee: Committee
+    ) -> None:
+        """Raise the validators' common error if enough of them agree on it, else QuorumNotReached.
+
+        When validators worth the validity threshold fail with the same error type, at least
+        one honest validator found the request wrong: that error is the answer.
+        """
+        weights_by_type: dict[type[Exception], int] = {}
+        first_by_type: dict[type[Exception], Exception] = {}
+        key_by_text = {str(public_key): public_key for public_key in committee.validators}
+        for key_text, error in errors.items():
+            public_key = key_by_text.get(key_text)
+            weight = committee.weight(public_key) if public_key is not None else 0
+            weights_by_type[type(error)] = weights_by_type.get(type(error), 0) + weight
+            first_by_type.setdefault(type(error), error)
+        for error_type, weight in weights_by_type.items():
+            if weight >= committee.validity_threshold and not isinstance(
+                first_by_type[error_type], RejectedVote | TimeoutError
+            ):
+                raise first_by_type[error_type]
+        raise QuorumNotReached(f"chain {self.chain_id}: {message}", errors)
+
+
+async def _cancel_all(tasks: set[asyncio.Task[T]]) -> None:
+    """Cancel unfinished tasks and wait for them, so none is left pending."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)

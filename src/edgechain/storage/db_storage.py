@@ -1,0 +1,125 @@
+"""`DbStorage`: the `Storage` protocol over one `KeyValueStore` (and, optionally, a `BlobStore`).
+
+Key layout (each part under its own `ViewContext` child, so none is a prefix of another):
+
+    chains/<chain id digest>/...     one `ChainStateView` per chain
+    certificates/<hash digest>       the canonical encoding of a `Certificate`
+    blobs/<encoded blob id>          blob bytes, when no `BlobStore` is given
+
+With a `BlobStore`, blobs are content-addressed files that services can memory-map, and
+the store verifies every blob against its id on write and on first read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from edgechain.base.blobs import Blob
+from edgechain.base.crypto import CryptoHash
+from edgechain.base.encoding import decode, encode
+from edgechain.base.errors import EncodingError
+from edgechain.base.identifiers import BlobId, ChainId
+from edgechain.chain.certificate import Certificate
+from edgechain.chain.state import ChainStateView
+from edgechain.storage.blob_store import BlobStore
+from edgechain.storage.errors import BlobMismatch, BlobNotFound, CertificateNotFound, StorageError
+from edgechain.views.context import ViewContext
+from edgechain.views.store import Batch, KeyValueStore
+
+
+class CorruptCertificate(StorageError):
+    """Stored certificate bytes that do not decode, or decode to another hash."""
+
+
+class DbStorage:
+    """Chains, certificates and blobs in a key-value store (blobs optionally in a `BlobStore`)."""
+
+    def __init__(self, store: KeyValueStore, blob_store: BlobStore | None = None) -> None:
+        self.store = store
+        """The key-value store holding chain states and certificates."""
+        self.blob_store = blob_store
+        """Where blobs go; None keeps them in ``store``."""
+        root = ViewContext(store)
+        self._chains_context = root.child("chains")
+        self._certificates_prefix = root.child("certificates").base_key
+        self._blobs_prefix = root.child("blobs").base_key
+
+    # ----------------------------------------------------------------- chains
+
+    def load_chain(self, chain_id: ChainId) -> ChainStateView:
+        return ChainStateView(self._chains_context.child(chain_id.hash.digest), chain_id)
+
+    # ----------------------------------------------------------- certificates
+
+    def _certificate_key(self, certificate_hash: CryptoHash) -> bytes:
+        return self._certificates_prefix + certificate_hash.digest
+
+    def write_certificate(self, certificate: Certificate) -> None:
+        batch = Batch()
+        batch.put(self._certificate_key(certificate.hash()), encode(certificate))
+        self.store.write_batch(batch)
+
+    def read_certificate(self, certificate_hash: CryptoHash) -> Certificate:
+        (certificate,) = self.read_certificates([certificate_hash])
+        return certificate
+
+    def contains_certificate(self, certificate_hash: CryptoHash) -> bool:
+        return self.store.contains_key(self._certificate_key(certificate_hash))
+
+    def read_certificates(self, certificate_hashes: Sequence[CryptoHash]) -> list[Certificate]:
+        raw_values = self.store.read_multi_values(
+            [self._certificate_key(certificate_hash) for certificate_hash in certificate_hashes]
+        )
+        certificates: list[Certificate] = []
+        for certificate_hash, raw in zip(certificate_hashes, raw_values, strict=True):
+            if raw is None:
+                raise CertificateNotFound(f"no certificate {certificate_hash} is stored")
+            try:
+                certificate: Certificate = decode(raw, Certificate)
+            except EncodingError as exc:
+                raise CorruptCertificate(f"stored certificate {certificate_hash} does not decode: {exc}") from exc
+            if certificate.hash() != certificate_hash:
+                raise CorruptCertificate(
+                    f"certificate stored as {certificate_hash} hashes to {certificate.hash()}"
+                )
+            certificates.append(certificate)
+        return certificates
+
+    # ------------------------------------------------------------------ blobs
+
+    def _blob_key(self, blob_id: BlobId) -> bytes:
+        return self._blobs_prefix + encode(blob_id)
+
+    def write_blob(self, blob: Blob) -> None:
+        blob_id = blob.id
+        if self.blob_store is not None:
+            self.blob_store.write_blob(blob_id, blob.content)
+            return
+        batch = Batch()
+        batch.put(self._blob_key(blob_id), blob.content)
+        self.store.write_batch(batch)
+
+    def read_blob(self, blob_id: BlobId) -> Blob:
+        if self.blob_store is not None:
+            return Blob(blob_id.blob_type, self.blob_store.read_blob(blob_id))
+        content = self.store.read_value(self._blob_key(blob_id))
+        if content is None:
+            raise BlobNotFound(f"no blob {blob_id} is stored")
+        blob = Blob(blob_id.blob_type, content)
+        if blob.id != blob_id:
+            raise BlobMismatch(blob_id, blob.id)
+        return blob
+
+    def contains_blob(self, blob_id: BlobId) -> bool:
+        if self.blob_store is not None:
+            return self.blob_store.contains(blob_id)
+        return self.store.contains_key(self._blob_key(blob_id))
+
+    def missing_blobs(self, blob_ids: Sequence[BlobId]) -> list[BlobId]:
+        unique = list(dict.fromkeys(blob_ids))
+        if self.blob_store is not None:
+            return self.blob_store.missing_verified(unique)
+        return [blob_id for blob_id in unique if not self.store.contains_key(self._blob_key(blob_id))]
+
+    def close(self) -> None:
+        self.store.close()
