@@ -1,0 +1,310 @@
+"""Byte-level BPE tokenizers: a GGUF ``gpt2`` vocabulary (SmolLM2, Llama 3, Qwen 2) and HF ``tokenizer.json``.
+
+A GGUF ``gpt2`` vocabulary (tokens in GPT-2's byte-to-unicode alphabet, ranked merges)
+is handed to the `tokenizers` library (Rust) as a BPE model, with the pre-tokenizer that
+``tokenizer.ggml.pre`` names, the same one llama.cpp uses: so encoding is as exact as
+the Hugging Face tokenizer the file came from, and fast. Control and user-defined tokens
+become added tokens, split out of the text when ``parse_special`` (user-defined always).
+An unknown ``pre`` is refused (`UnsupportedModel`), as llama.cpp refuses it.
+
+`HFTokenizer` wraps any ``tokenizer.json`` (BPE, WordPiece, Unigram) with its
+``tokenizer_config.json`` (BOS/EOS, chat template) when present.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tokenizers
+from tokenizers import decoders, models, pre_tokenizers
+
+from edgechain.ml.errors import ModelFormatError, UnsupportedModel
+from edgechain.ml.tokenizers.base import (
+    END_OF_GENERATION_TEXTS,
+    ChatMessage,
+    render_chat_template,
+    special_token_variables,
+)
+
+TOKEN_CONTROL, TOKEN_USER_DEFINED = 3, 4
+
+_GPT2_REGEX = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+_LLAMA3_REGEX = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_QWEN2_REGEX = (
+    r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def _byte_decoder() -> dict[str, int]:
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    chars = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            chars.append(256 + extra)
+            extra += 1
+    return {chr(char): byte for byte, char in zip(printable, chars, strict=True)}
+
+
+BYTE_DECODER = _byte_decoder()
+
+
+def _split(regex: str) -> Any:
+    return pre_tokenizers.Split(tokenizers.Regex(regex), behavior="isolated", invert=False)
+
+
+def _pre_tokenizer(pre: str) -> Any:
+    """llama.cpp's pre-tokenizer for each ``tokenizer.ggml.pre`` value, in `tokenizers` terms."""
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    if pre in ("default", "gpt2", "gpt-2", "jais", "olmo", "poro-chat", "viking"):
+        return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if pre in ("smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"):
+        return pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Digits(individual_digits=True),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+            ]
+        )
+    if pre in ("llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral", "dbrx", "smaug-bpe"):
+        return pre_tokenizers.Sequence([_split(_LLAMA3_REGEX), byte_level])
+    if pre in ("qwen2", "deepseek-r1-qwen", "stablelm2", "megrez", "hunyuan"):
+        return pre_tokenizers.Sequence([_split(_QWEN2_REGEX), byte_level])
+    raise UnsupportedModel(f"GGUF gpt2 tokenizer: unknown pre-tokenizer {pre!r}")
+
+
+class _ByteLevelBase:
+    """Shared by both byte-level tokenizers: ids <-> bytes, EOG ids, chat rendering."""
+
+    _tokenizer: tokenizers.Tokenizer
+    _tokens: list[str]
+    _types: list[int]
+    _bos_id: int | None
+    _eos_id: int | None
+    _eot_ids: frozenset[int]
+    _add_bos: bool
+    _add_eos: bool
+    _chat_template: str | None
+    _piece_bytes: list[bytes]
+
+    def _init_pieces(self, byte_level: bool) -> None:
+        pieces: list[bytes] = []
+        for token, token_type in zip(self._tokens, self._types, strict=True):
+            if token_type == TOKEN_CONTROL:
+                pieces.append(b"")
+            elif (
+                byte_level
+                and token_type != TOKEN_USER_DEFINED
+                and all(char in BYTE_DECODER for char in token)
+            ):
+                pieces.append(bytes(BYTE_DECODER[char] for char in token))
+            else:
+                pieces.append(token.encode("utf-8"))
+        self._piece_bytes = pieces
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._tokens)
+
+    @property
+    def bos_id(self) -> int | None:
+        return self._bos_id
+
+    @property
+    def eos_id(self) -> int | None:
+        return self._eos_id
+
+    @property
+    def eot_ids(self) -> frozenset[int]:
+        return self._eot_ids
+
+    @property
+    def chat_template(self) -> str | None:
+        return self._chat_template
+
+    @property
+    def tokens(self) -> list[str]:
+        return list(self._tokens)
+
+    def encode(self, text: str, add_special: bool = True, parse_special: bool = True) -> list[int]:
+        self._tokenizer.encode_special_tokens = not parse_special
+        ids: list[int] = list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        if add_special and self._add_bos and self._bos_id is not None:
+            ids.insert(0, self._bos_id)
+        if add_special and self._add_eos and self._eos_id is not None:
+            ids.append(self._eos_id)
+        return ids
+
+    def token_bytes(self, token_id: int) -> bytes:
+        if not 0 <= token_id < len(self._piece_bytes):
+            raise ModelFormatError(
+                f"token id {token_id} outside the vocabulary ({len(self._tokens)})"
+            )
+        return self._piece_bytes[token_id]
+
+    def decode(self, ids: Sequence[int], skip_special: bool = True) -> str:
+        pieces: list[bytes] = []
+        for token_id in ids:
+            piece = self.token_bytes(token_id)
+            if not piece and not skip_special:
+                piece = self._tokens[token_id].encode("utf-8")
+            pieces.append(piece)
+        return b"".join(pieces).decode("utf-8", errors="replace")
+
+    def render_chat(
+        self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True
+    ) -> str:
+        if self._chat_template is None:
+            raise ModelFormatError("this tokenizer has no chat template")
+        return render_chat_template(
+            self._chat_template,
+            messages,
+            add_generation_prompt,
+            **special_token_variables(self._tokens, self._bos_id, self._eos_id),
+        )
+
+    def _eog(self, extra: Sequence[int]) -> frozenset[int]:
+        eog = {i for i in extra}
+        if self._eos_id is not None:
+            eog.add(self._eos_id)
+        eog.update(
+            index
+            for index, (token, kind) in enumerate(zip(self._tokens, self._types, strict=True))
+            if kind in (TOKEN_CONTROL, TOKEN_USER_DEFINED) and token in END_OF_GENERATION_TEXTS
+        )
+        return frozenset(eog)
+
+
+class GgufBpeTokenizer(_ByteLevelBase):
+    """A GGUF ``gpt2`` vocabulary run by the `tokenizers` library."""
+
+    def __init__(self, metadata: Mapping[str, Any]) -> None:
+        tokens = metadata.get("tokenizer.ggml.tokens")
+        merges = metadata.get("tokenizer.ggml.merges")
+        if not isinstance(tokens, list) or not tokens:
+            raise ModelFormatError("GGUF gpt2 tokenizer: tokenizer.ggml.tokens missing")
+        if not isinstance(merges, list):
+            raise ModelFormatError("GGUF gpt2 tokenizer: tokenizer.ggml.merges missing")
+        types = metadata.get("tokenizer.ggml.token_type")
+        self._tokens = list(tokens)
+        self._types = [1] * len(tokens) if types is None else np.asarray(types).tolist()
+        if len(self._types) != len(self._tokens):
+            raise ModelFormatError("GGUF gpt2 tokenizer: token_type and tokens differ in length")
+        pairs: list[tuple[str, str]] = []
+        for index, merge in enumerate(merges):
+            left, space, right = merge.partition(" ")
+            if not space or not left or not right:
+                raise ModelFormatError(f"GGUF gpt2 tokenizer: merge {index} {merge!r} is malformed")
+            pairs.append((left, right))
+        vocab: dict[str, int] = {}
+        for index, token in enumerate(self._tokens):
+            vocab.setdefault(token, index)
+        try:
+            model = models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False)
+        except Exception as exc:  # the Rust side raises plain Exception on bad merges
+            raise ModelFormatError(f"GGUF gpt2 tokenizer: {exc}") from exc
+        self._tokenizer = tokenizers.Tokenizer(model)
+        self._tokenizer.pre_tokenizer = _pre_tokenizer(
+            str(metadata.get("tokenizer.ggml.pre", "default"))
+        )
+        self._tokenizer.decoder = decoders.ByteLevel()
+        added = [
+            tokenizers.AddedToken(token, special=kind == TOKEN_CONTROL, normalized=False)
+            for token, kind in zip(self._tokens, self._types, strict=True)
+            if kind in (TOKEN_CONTROL, TOKEN_USER_DEFINED) and token
+        ]
+        self._tokenizer.add_special_tokens(added)
+        self._bos_id = _id(metadata, "tokenizer.ggml.bos_token_id", len(tokens))
+        self._eos_id = _id(metadata, "tokenizer.ggml.eos_token_id", len(tokens))
+        self._add_bos = bool(metadata.get("tokenizer.ggml.add_bos_token", False))
+        self._add_eos = bool(metadata.get("tokenizer.ggml.add_eos_token", False))
+        template = metadata.get("tokenizer.chat_template")
+        self._chat_template = template if isinstance(template, str) else None
+        extra = [
+            int(metadata[key])
+            for key in ("tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")
+            if key in metadata
+        ]
+        self._eot_ids = self._eog(extra)
+        self._init_pieces(byte_level=True)
+
+
+def _id(metadata: Mapping[str, Any], key: str, size: int) -> int | None:
+    value = metadata.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < size:
+        raise ModelFormatError(f"GGUF tokenizer: {key} = {value!r} is not a token id")
+    return value
+
+
+class HFTokenizer(_ByteLevelBase):
+    """A Hugging Face ``tokenizer.json`` (with ``tokenizer_config.json`` beside it if any)."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.is_dir():
+            path = path / "tokenizer.json"
+        try:
+            self._tokenizer = tokenizers.Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises plain Exception for bad files
+            raise ModelFormatError(f"tokenizer.json {path}: {exc}") from exc
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+        size = self._tokenizer.get_vocab_size(with_added_tokens=True)
+        self._tokens = [self._tokenizer.id_to_token(i) or "" for i in range(size)]
+        added = self._tokenizer.get_added_tokens_decoder()
+        self._types = [
+            (TOKEN_CONTROL if added[i].special else TOKEN_USER_DEFINED) if i in added else 1
+            for i in range(size)
+        ]
+        config: dict[str, Any] = {}
+        config_path = path.parent / "tokenizer_config.json"
+        if config_path.exists():
+            try:
+                loaded = json.loads(config_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ModelFormatError(f"{config_path}: {exc}") from exc
+            if isinstance(loaded, dict):
+                config = loaded
+        self._bos_id = self._token_id(config.get("bos_token"))
+        self._eos_id = self._token_id(config.get("eos_token"))
+        # The post-processor (e.g. BERT's [CLS] ... [SEP]) adds specials; never twice.
+        self._add_bos = False
+        self._add_eos = False
+        template = config.get("chat_template")
+        self._chat_template = template if isinstance(template, str) else None
+        self._eot_ids = self._eog([])
+        byte_level = isinstance(self._tokenizer.decoder, decoders.ByteLevel)
+        self._init_pieces(byte_level=byte_level)
+
+    def _token_id(self, token: Any) -> int | None:
+        if isinstance(token, dict):
+            token = token.get("content")
+        if not isinstance(token, str):
+            return None
+        return self._tokenizer.token_to_id(token)
+
+    def encode(self, text: str, add_special: bool = True, parse_special: bool = True) -> list[int]:
+        self._tokenizer.encode_special_tokens = not parse_special
+        return list(self._tokenizer.encode(text, add_special_tokens=add_special).ids)
+
+    def decode(self, ids: Sequence[int], skip_special: bool = True) -> str:
+        return str(self._tokenizer.decode(list(ids), skip_special_tokens=skip_special))
+
+    @property
+    def backend(self) -> tokenizers.Tokenizer:
+        """The underlying `tokenizers.Tokenizer` (BERT sets its own truncation on a copy)."""
+        return self._tokenizer

@@ -1,0 +1,232 @@
+"""Tokenizers on tiny vocabularies written by the tests: SentencePiece-style GGUF and llama2.c
+`tokenizer.bin`, GGUF byte-level BPE against the same vocabulary as a HF `tokenizer.json`,
+streaming decode and chat templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tiny_models import (
+    CHAT_TEMPLATE,
+    TINY_VOCAB_SIZE,
+    make_tiny_llama,
+    tiny_bpe_vocab,
+    tiny_spm_vocab,
+    write_gguf,
+    write_hf_tokenizer_json,
+    write_llama2c_tokenizer,
+)
+
+from edgechain.ml.errors import ModelFormatError
+from edgechain.ml.formats import read_gguf
+from edgechain.ml.tokenizers import (
+    GgufBpeTokenizer,
+    HFTokenizer,
+    SentencePieceTokenizer,
+    StreamDecoder,
+    Tokenizer,
+    load_tokenizer,
+    read_llama2c_tokenizer,
+    render_chat_template,
+    tokenizer_from_model_file,
+)
+
+TEXTS = st.text(
+    alphabet=st.sampled_from(list("Once upon a time there was Lily.\n 0123 éß中🙂<>|_")),
+    max_size=40,
+)
+
+
+def naive_spm(tokens: list[str], scores: list[float], text: str) -> list[str]:
+    """run.c's rule, written the slow obvious way: merge the best-scoring pair, leftmost first."""
+    ids = {t: i for i, t in enumerate(tokens)}
+    symbols = list(text)
+    while True:
+        best = None
+        for index in range(len(symbols) - 1):
+            piece = symbols[index] + symbols[index + 1]
+            if piece in ids and (best is None or scores[ids[piece]] > best[0]):
+                best = (scores[ids[piece]], index)
+        if best is None:
+            break
+        index = best[1]
+        symbols[index : index + 2] = [symbols[index] + symbols[index + 1]]
+    out: list[str] = []
+    for symbol in symbols:
+        if symbol in ids:
+            out.append(symbol)
+        else:
+            out.extend(f"<0x{b:02X}>" for b in symbol.encode())
+    return out
+
+
+@pytest.fixture(scope="module")
+def spm(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
+    path = write_gguf(tmp_path_factory.mktemp("spm") / "m.gguf", make_tiny_llama(), "Q8_0")
+    return tokenizer_from_model_file(read_gguf(path))
+
+
+@pytest.fixture(scope="module")
+def llama2c(tmp_path_factory: pytest.TempPathFactory) -> SentencePieceTokenizer:
+    path = tmp_path_factory.mktemp("l2c") / "tokenizer.bin"
+    return read_llama2c_tokenizer(write_llama2c_tokenizer(path, tiny_spm_vocab()))
+
+
+@pytest.fixture(scope="module")
+def gguf_bpe(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
+    path = write_gguf(
+        tmp_path_factory.mktemp("bpe") / "m.gguf", make_tiny_llama(), "F16", tokenizer="gpt2"
+    )
+    return tokenizer_from_model_file(read_gguf(path))
+
+
+@pytest.fixture(scope="module")
+def hf_bpe(tmp_path_factory: pytest.TempPathFactory) -> HFTokenizer:
+    path = tmp_path_factory.mktemp("hf") / "tokenizer.json"
+    return HFTokenizer(write_hf_tokenizer_json(path, tiny_bpe_vocab()))
+
+
+def test_spm_known_encoding(spm: Tokenizer) -> None:
+    assert isinstance(spm, SentencePieceTokenizer)
+    assert isinstance(spm, Tokenizer)
+    assert spm.vocab_size == TINY_VOCAB_SIZE
+    ids = spm.encode("Once upon a time")
+    pieces = [spm.tokens[i] for i in ids]  # type: ignore[attr-defined]
+    assert ids[0] == spm.bos_id == 1
+    # the tiny vocabulary knows "▁O", "on", "▁a", "▁t" but not "▁Once" or "▁upon"
+    assert pieces == ["<s>", "▁O", "n", "c", "e", "▁", "u", "p", "on", "▁a", "▁t", "i", "m", "e"]
+    assert spm.decode(ids) == "Once upon a time"
+    assert spm.encode("", add_special=False) == []
+    assert spm.encode("") == [1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=TEXTS)
+def test_spm_matches_the_naive_merge_rule_and_round_trips(
+    spm: SentencePieceTokenizer, text: str
+) -> None:
+    vocab = tiny_spm_vocab()
+    ids = spm.encode(text, add_special=False, parse_special=False)
+    expected = naive_spm(vocab.tokens, vocab.scores, ("▁" + text).replace(" ", "▁")) if text else []
+    assert [vocab.tokens[i] for i in ids] == expected
+    assert spm.decode(ids) == text
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=TEXTS)
+def test_llama2c_tokenizer_bin_equals_the_gguf_vocabulary(
+    spm: SentencePieceTokenizer, llama2c: SentencePieceTokenizer, text: str
+) -> None:
+    assert llama2c.encode(text, parse_special=False) == spm.encode(text, parse_special=False)
+    assert llama2c.decode(llama2c.encode(text)) == text
+
+
+def test_llama2c_tokenizer_bin_details(llama2c: SentencePieceTokenizer, tmp_path: Path) -> None:
+    assert llama2c.vocab_size == TINY_VOCAB_SIZE
+    assert (llama2c.bos_id, llama2c.eos_id) == (1, 2)
+    assert llama2c.eot_ids == frozenset({2})
+    path = write_llama2c_tokenizer(tmp_path / "t.bin", tiny_spm_vocab())
+    assert load_tokenizer(path, vocab_size=TINY_VOCAB_SIZE).vocab_size == TINY_VOCAB_SIZE
+    blob = path.read_bytes()
+    with pytest.raises(ModelFormatError, match=r"truncated|bad length"):
+        read_llama2c_tokenizer(blob[:-3])
+    with pytest.raises(ModelFormatError, match="cannot fit"):
+        read_llama2c_tokenizer(blob, vocab_size=1 << 40)
+    with pytest.raises(ModelFormatError, match="max_token_length"):
+        read_llama2c_tokenizer(b"\xff\xff\xff\xff" + blob[4:])
+
+
+def test_spm_special_tokens_are_parsed_only_when_asked(spm: SentencePieceTokenizer) -> None:
+    parsed = spm.encode("a</s>b", add_special=False, parse_special=True)
+    assert 2 in parsed
+    # llama.cpp adds the space prefix again after a special token
+    assert [spm.tokens[i] for i in parsed] == ["▁a", "</s>", "▁", "b"]
+    literal = spm.encode("a</s>b", add_special=False, parse_special=False)
+    assert 2 not in literal
+    assert spm.decode(literal) == "a</s>b"
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=TEXTS)
+def test_gguf_bpe_equals_hf_tokenizer_json_on_the_same_vocabulary(
+    gguf_bpe: Tokenizer, hf_bpe: HFTokenizer, text: str
+) -> None:
+    ids = gguf_bpe.encode(text)
+    assert ids == hf_bpe.encode(text)
+    assert gguf_bpe.decode(gguf_bpe.encode(text, parse_special=False)) == text
+
+
+def test_gguf_bpe_specials_and_template(gguf_bpe: Tokenizer) -> None:
+    assert isinstance(gguf_bpe, GgufBpeTokenizer)
+    vocab = tiny_bpe_vocab()
+    start, end = vocab.bos_id, vocab.eos_id
+    ids = gguf_bpe.encode("<|im_start|>user\nOnce<|im_end|>")
+    assert ids[0] == start and ids[-1] == end
+    assert [vocab.tokens[i] for i in ids[1:-1]] == ["u", "s", "e", "r", "Ċ", "Once"]
+    assert start not in gguf_bpe.encode("<|im_start|>", parse_special=False)
+    assert gguf_bpe.encode("Once", add_special=True) == gguf_bpe.encode("Once", add_special=False)
+    assert gguf_bpe.eot_ids == frozenset({vocab.eos_id, vocab.endoftext_id})
+    assert gguf_bpe.chat_template == CHAT_TEMPLATE
+    rendered = gguf_bpe.render_chat([{"role": "user", "content": "Hi"}])
+    assert rendered == (
+        "<|im_start|>system\nYou are a tiny test model<|im_end|>\n"
+        "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert gguf_bpe.decode(gguf_bpe.encode(rendered), skip_special=False) == rendered
+
+
+@pytest.mark.parametrize("fixture", ["spm", "gguf_bpe"])
+def test_stream_decoder_emits_only_complete_characters(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    tokenizer: Tokenizer = request.getfixturevalue(fixture)
+    text = "Once 🙂 upon ß 中 a time"
+    ids = tokenizer.encode(text, add_special=False, parse_special=False)
+    decoder = StreamDecoder(tokenizer)
+    chunks = [decoder.push(i) for i in ids]
+    assert all("\ufffd" not in chunk for chunk in chunks)
+    joined = "".join(chunks) + decoder.flush()
+    assert joined.lstrip(" ") == text
+    assert any(chunk == "" for chunk in chunks)  # the emoji's first bytes waited
+
+
+def test_stream_decoder_replaces_invalid_bytes(spm: SentencePieceTokenizer) -> None:
+    byte_ff = spm.tokens.index("<0xFF>")
+    decoder = StreamDecoder(spm)
+    assert decoder.push(byte_ff) == "\ufffd"
+    byte_e4 = spm.tokens.index("<0xE4>")
+    assert decoder.push(byte_e4) == ""
+    assert decoder.flush() == "\ufffd"
+
+
+def test_chat_template_like_transformers() -> None:
+    template = (
+        "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}"
+        "{{ raise_exception('no system') }}{% endif %}[{{ m['role'] }}] {{ m['content'] | tojson }}\n"
+        "{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}"
+    )
+    rendered = render_chat_template(
+        template, [{"role": "user", "content": "é"}], True, bos_token="<s>"
+    )
+    assert rendered == '<s>[user] "é"\n[assistant]'
+    with pytest.raises(ModelFormatError, match="no system"):
+        render_chat_template(template, [{"role": "system", "content": "x"}])
+    with pytest.raises(ModelFormatError, match="chat template"):
+        render_chat_template("{{ ().__class__.__bases__[0].__subclasses__() }}", [])
+
+
+def test_spm_without_template_refuses_chat(spm: SentencePieceTokenizer) -> None:
+    with pytest.raises(ModelFormatError, match="no chat template"):
+        spm.render_chat([{"role": "user", "content": "Hi"}])
+
+
+def test_heap_merge_is_the_naive_rule_on_a_long_text(spm: SentencePieceTokenizer) -> None:
+    text = "Once upon a time there was a little girl named Lily. " * 20
+    vocab = tiny_spm_vocab()
+    ids = spm.encode(text, add_special=False)
+    assert [vocab.tokens[i] for i in ids] == naive_spm(
+        vocab.tokens, vocab.scores, ("▁" + text).replace(" ", "▁")
+    )
