@@ -239,10 +239,10 @@ class ChainClient:
                     weight_by_value[value_hash] = weight_by_value.get(value_hash, 0) + (
                         committee.weight(vote.validator)
                     )
-                    if weight_by_value[value_hash] >= committee.quorum_threshold:
+                    if certificate is None and weight_by_value[value_hash] >= committee.quorum_threshold:
+                        # Keep looking at the answers already in: bad votes among them are recorded.
                         votes = votes_by_value[value_hash]
                         certificate = Certificate.from_votes(votes[0].value, Fast(), votes)
-                        break
         finally:
             await _cancel_all(pending)
         if certificate is None:
@@ -251,7 +251,7 @@ class ChainClient:
         for value_hash, votes in votes_by_value.items():
             if value_hash != certificate.hash():
                 for vote in votes:
-                    self._reject(vote.validator, f"voted for another outcome {value_hash}")
+                    self._record_rejection(vote.validator, f"voted for another outcome {value_hash}")
         certificate.check(committee)
         return certificate
 
@@ -291,9 +291,12 @@ class ChainClient:
         counted.add(vote.validator)
         return vote
 
-    def _reject(self, validator: PublicKey, reason: str) -> Vote:
+    def _record_rejection(self, validator: PublicKey, reason: str) -> None:
         self.rejected_votes.append(RejectedVoteRecord(validator, reason))
         logger.warning("chain %s: refused the vote of %s: %s", self.chain_id, validator, reason)
+
+    def _reject(self, validator: PublicKey, reason: str) -> Vote:
+        self._record_rejection(validator, reason)
         raise RejectedVote(f"vote of {validator} refused: {reason}")
 
     # ------------------------------------------------------------ broadcasting
