@@ -80,3 +80,32 @@ class UnsupportedApplication(ExecutionError):
 
 class InvalidCommittee(ExecutionError):
     """A committee without validators or with a non-positive weight."""
+
+
+class SandboxViolation(ExecutionError):
+    """Contract code that breaks a rule of the sandbox, refused at compilation or when it runs."""
+
+    def __init__(
+        self, construct: str, filename: str | None = None, line: int | None = None
+    ) -> None:
+        where = (
+            f"{filename or '<contract>'}:{line}" if line is not None else (filename or "<contract>")
+        )
+        super().__init__(f"sandbox violation at {where}: {construct}")
+        self.construct = construct
+        self.filename = filename
+        self.line = line
+
+
+class OutOfFuel(ExecutionError):
+    """Contract execution that needed more fuel than its meter had left; its effects roll back."""
+
+    def __init__(self, limit: int, used: int, requested: int) -> None:
+        super().__init__(f"out of fuel: needed {requested} more with {used} of {limit} used")
+        self.limit = limit
+        self.used = used
+        self.requested = requested
+
+
+class ContractFailed(ExecutionError):
+    """A contract raised an exception of its own; the operation fails and its effects roll back."""

@@ -1,0 +1,93 @@
+"""The contract sandbox: restricted Python, deterministic fuel, no way out.
+
+Contract code runs on every validator, so it must be deterministic, metered and unable to
+escape. `compile_contract({"contract": src, "state": src, "abi": src})` checks and compiles
+an application's modules (RestrictedPython 9 with a tightened policy, then fuel
+instrumentation); `ContractSandbox(compiled)` loads them as real modules; `run_in_sandbox`
+or `ContractSandbox.call` runs contract code under a `FuelMeter`.
+
+    compiled = compile_contract(sources)                  # at publication: SandboxViolation
+    with ContractSandbox(compiled) as sandbox:
+        meter = FuelMeter(1_000_000)
+        counter = run_in_sandbox(sandbox, "Counter", meter=meter)
+        run_in_sandbox(sandbox, counter.increment, 5, meter=meter)
+        meter.used                                         # identical on every validator
+
+**Allowed.** Functions, classes (with `@dataclass` fields), lambdas, comprehensions and
+generator expressions, `for`/`while`, `try`/`except`/`finally`, `with`, `raise`, walrus,
+f-strings, integers of any size (priced by size), str/bytes/list/tuple/dict, `assert`
+(rewritten to an `if … raise AssertionError` so `python -O` cannot skip it), augmented
+assignment to names, attributes and items. Imports: the application's own modules
+(`import state`, `from .abi import Op`), anything public of `edgechain.sdk` and its submodules
+(the names in `__all__`), and from the standard library only `dataclasses` (dataclass, field,
+fields, replace, is_dataclass, …; not `asdict`/`make_dataclass`), `typing` (type names,
+`cast`; not `get_type_hints`, which evaluates strings), `enum`, and
+`from __future__ import annotations`. Dunder methods a class may define: `__init__`,
+`__post_init__`, `__repr__`, `__str__`, `__eq__`/`__ne__`/`__lt__`/`__le__`/`__gt__`/`__ge__`,
+`__len__`, `__bool__`, `__hash__`, `__contains__`.
+
+**Refused at compilation** (`SandboxViolation` with file, line and construct): any other
+import (`os`, `time`, `random`, `operator`, …); names and attributes starting with `_`
+(so `__class__`, `__subclasses__`, `__globals__`, `__getattribute__`, `__del__`,
+`__init_subclass__`, …) and frame attributes (`gi_frame`, `tb_frame`, `f_globals`, …);
+calls of `eval`, `exec`, `compile`, `open`, `globals`, `locals`, `vars`, `dir`, `type`, `id`,
+`hash`, `set`, `frozenset`, `float`, `format`, `setattr`, `print` (no output: contracts have
+nowhere to print) and the like; float literals and true division `/` (contracts use integers;
+`//` floors); set literals and set comprehensions (their iteration order depends on
+`PYTHONHASHSEED`); `yield` (generator functions; generator *expressions* are fine);
+`global`/`nonlocal` (state lives in views, not module globals); `async`; `match`; `except*`;
+annotations that are not type expressions (`typing.get_type_hints` evaluates them).
+
+**Refused at run time** (fatal `SandboxViolation`, also when contract code catches it):
+`getattr`/`hasattr` with private or frame names; `str.format`/`format_map` (they reach
+attributes through `{0.__class__}`); attributes of modules other than the allowed names
+(`dataclasses.sys` is refused); unbound methods of builtin classes (`str.ljust`) except
+`dict.fromkeys`, `int.from_bytes`, `bytes.fromhex`, `str.maketrans`; assignments into classes,
+modules or host objects (an SDK object only takes item assignment); iteration over sets;
+results that are floats or sets (`2 ** -1`, `d.keys() & e.keys()`); text (`str`, `repr`,
+f-strings, `%`) of values whose default repr holds a memory address; integer text above
+`SandboxLimits.max_int_digits` (independent of the host's `sys.set_int_max_str_digits`);
+call depth above `SandboxLimits.max_call_depth`.
+
+**Fuel** (prices in `CostTable`, charged *before* the work, `OutOfFuel` when the meter is
+empty): every block of statements pays `statement` × its length when entered, so a loop body
+pays every iteration; every call of a contract function or lambda pays `call`; every item an
+iterator yields (loops, comprehensions, `list()`, `sum()`, `sorted()`, `*args`, unpacking)
+pays `iteration`; operations whose cost scales with data pay `element` per element, char,
+byte or 64-bit word *before* they run: `'x' * n` and `[0] * n` pay n, `a + b` pays the
+result's length, `a ** b` and `a << b` the result's words (quadratically above 4096 words),
+`in` the container's length, slices their length, `sorted` n·log2(n), `str.join`/`replace`/
+`ljust`/… their result, `bytes(n)` n, f-string widths their width. `'x' * 10**10` and
+`[0] * 10**9` are thus refused before any memory is taken. Fuel depends only on the code and
+its inputs — never on dict/set hashing, addresses or the host — so the same call uses the
+same fuel on every validator and under any `PYTHONHASHSEED`.
+
+**Known limits.** Comparisons (`==`, `<`) of large containers and the `is*` string checks
+cost one statement however large their operands; the data they scan was paid for when it
+was built, but repeating them is underpriced. Module-level mutable objects persist for the
+lifetime of a `ContractSandbox`: load a fresh sandbox per block (or per operation) so that
+validators that restarted agree. Objects the SDK hands to contracts must keep their host
+handles in `_private` attributes and must not expose mutable module-level containers.
+"""
+
+from edgechain.execution.errors import ContractFailed, OutOfFuel, SandboxViolation
+from edgechain.execution.sandbox.fuel import CostTable, FuelMeter, SandboxLimits
+from edgechain.execution.sandbox.runner import (
+    CompiledContract,
+    ContractSandbox,
+    compile_contract,
+    run_in_sandbox,
+)
+
+__all__ = [
+    "CompiledContract",
+    "ContractFailed",
+    "ContractSandbox",
+    "CostTable",
+    "FuelMeter",
+    "OutOfFuel",
+    "SandboxLimits",
+    "SandboxViolation",
+    "compile_contract",
+    "run_in_sandbox",
+]

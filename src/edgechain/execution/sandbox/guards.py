@@ -1,0 +1,972 @@
+"""The run-time half of the sandbox: guards, metered helpers and safe builtins of one contract.
+
+`SandboxGuards` holds the state of one loaded contract (its meter while a call runs, the
+call depth, the first fatal violation) and provides every name the instrumented code calls:
+RestrictedPython's hooks (`_getattr_`, `_getitem_`, `_write_`, `_getiter_`, …), the fuel
+hooks (`_fuel_`, `_enter_`, `_leave_`, `_lambda_`) and the size-pricing helpers (`_binop_`,
+`_contains_`, `_text_`, `_star_`, …), plus the builtins a contract sees.
+
+A violation or an exhausted meter is *fatal*: it is recorded, every later hook raises it
+again, and the runner raises it when the call returns, so `except Exception:` in contract
+code cannot swallow it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import enum
+import functools
+import importlib
+import operator
+import re
+import sys
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NoReturn
+
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
+
+from edgechain.execution.errors import OutOfFuel, SandboxViolation
+from edgechain.execution.sandbox.fuel import CostTable, FuelMeter, SandboxLimits
+from edgechain.execution.sandbox.policy import SDK_PACKAGE, STDLIB_ALLOWED_NAMES, is_sdk_module
+
+CONTRACT_FILENAME_PREFIX = "<contract>/"
+"""Prefix of the file name of every code object compiled from contract source."""
+
+REFUSED_ATTRIBUTES = frozenset(
+    {
+        "tb_frame", "tb_next", "tb_lasti", "tb_lineno",
+        "f_back", "f_builtins", "f_code", "f_generator", "f_globals", "f_locals", "f_trace",
+        "f_lasti", "f_lineno",
+        "co_code", "co_consts", "co_names",
+        "gi_frame", "gi_code", "gi_yieldfrom", "gi_running", "gi_suspended",
+        "cr_await", "cr_frame", "cr_code", "cr_origin", "cr_running",
+        "ag_await", "ag_frame", "ag_code", "ag_running",
+        "mro", "with_traceback", "throw",
+    }
+)  # fmt: skip
+"""Public attribute names that lead to frames, code or class internals; refused on any object."""
+
+REFUSED_TYPES: tuple[type, ...] = (
+    types.FrameType,
+    types.TracebackType,
+    types.CodeType,
+    types.GeneratorType,
+    types.CoroutineType,
+    types.AsyncGeneratorType,
+    types.CellType,
+)
+"""Objects whose attributes a contract may not read at all."""
+
+BUILTIN_METHOD_TYPES: tuple[type, ...] = (
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.BuiltinMethodType,
+    types.ClassMethodDescriptorType,
+    types.MethodWrapperType,
+)
+"""What reading a method of a builtin class gives: C code that Python does not meter."""
+
+SIZED_BUILTINS: tuple[type, ...] = (str, bytes, list, tuple, dict)
+
+GUARDED_BASES: tuple[type, ...] = (str, bytes, list, tuple, dict, int)
+"""Builtin classes whose construction (also of subclasses) is priced by `_call_`."""
+"""Builtin types whose methods are priced by the size of the data they touch."""
+
+CLASS_LEVEL_METHODS = frozenset({"fromkeys", "from_bytes", "fromhex", "maketrans"})
+"""Methods that may be read from a builtin class itself (`dict.fromkeys`); others only on instances."""
+
+CHEAP_METHODS = frozenset(
+    {
+        "append", "get", "setdefault", "keys", "values", "items", "popitem", "clear",
+        "bit_length", "bit_count", "conjugate", "as_integer_ratio", "is_integer",
+        "isdigit", "isalpha", "isalnum", "isspace", "isupper", "islower", "isascii",
+        "isdecimal", "isnumeric", "isidentifier", "isprintable", "istitle",
+    }
+)  # fmt: skip
+"""Methods of builtin types that cost no more than the statement calling them (the `is*`
+checks scan the string, but their cost was paid when the string was built, once per call)."""
+
+_WIDTH_DIGITS = re.compile(r"\d+")
+
+_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": operator.pow,
+    "<<": operator.lshift,
+    ">>": operator.rshift,
+    "|": operator.or_,
+    "^": operator.xor,
+    "&": operator.and_,
+}
+
+_INPLACE_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "//=": operator.ifloordiv,
+    "%=": operator.imod,
+    "**=": operator.ipow,
+    "<<=": operator.ilshift,
+    ">>=": operator.irshift,
+    "|=": operator.ior,
+    "^=": operator.ixor,
+    "&=": operator.iand,
+}
+
+SAFE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    ArithmeticError, AssertionError, AttributeError, Exception, IndexError, KeyError,
+    LookupError, NotImplementedError, OverflowError, RuntimeError, StopIteration, TypeError,
+    ValueError, ZeroDivisionError,
+)  # fmt: skip
+"""Exception classes a contract may raise and catch."""
+
+
+def int_words(value: int) -> int:
+    """The number of 64-bit words of `value` (at least 1)."""
+    return abs(value).bit_length() // 64 + 1
+
+
+def int_cost(words: int) -> int:
+    """Elements charged for making an integer of `words` words (grows quadratically when big)."""
+    return words + words * words // 4096
+
+
+def data_size(value: object) -> int:
+    """The size in elements that pricing uses: length of builtin containers, words of integers."""
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, int):
+        return int_words(value)
+    if isinstance(value, str | bytes | list | tuple | dict):
+        return len(value)
+    return 1
+
+
+class ItemWriteProxy:
+    """Lets contract code assign items of an SDK object (`view[key] = value`) but not attributes."""
+
+    __slots__ = ("_target",)
+    _target: Any
+
+    def __init__(self, target: object) -> None:
+        object.__setattr__(self, "_target", target)
+
+    def __getitem__(self, key: object) -> object:
+        return self._target[key]
+
+    def __setitem__(self, key: object, value: object) -> None:
+        self._target[key] = value
+
+    def __delitem__(self, key: object) -> None:
+        del self._target[key]
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise SandboxViolation(f"assignment to attribute '{name}' of a host object")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise SandboxViolation(f"deletion of attribute '{name}' of a host object")
+
+
+class SandboxGuards:
+    """The hooks, helpers and builtins of one loaded contract (see the module docstring)."""
+
+    def __init__(
+        self,
+        costs: CostTable,
+        limits: SandboxLimits,
+        import_sibling: Callable[[str], types.ModuleType],
+        is_contract_module: Callable[[str], bool],
+    ) -> None:
+        self.costs = costs
+        self.limits = limits
+        self.meter: FuelMeter | None = None
+        self.depth = 0
+        self.fatal: Exception | None = None
+        self._import_sibling = import_sibling
+        self._is_contract_module = is_contract_module
+        self._statement_cost = costs.statement
+        self._max_int_bits = limits.max_int_digits * 332 // 100
+        self._guarded_constructors: dict[type, Callable[..., Any]] = {
+            str: self.builtin_str,
+            int: self.builtin_int,
+            bytes: self.builtin_bytes,
+            list: self.builtin_list,
+            tuple: self.builtin_tuple,
+            dict: self.builtin_dict,
+        }
+
+    # -- fatal errors and charging
+
+    def violation(self, construct: str) -> NoReturn:
+        """Record and raise a run-time `SandboxViolation`."""
+        error = SandboxViolation(construct)
+        if self.fatal is None:
+            self.fatal = error
+        raise error
+
+    def charge(self, amount: int) -> None:
+        """Charge `amount` fuel to the running call's meter; exhaustion is fatal."""
+        if self.fatal is not None:
+            raise self.fatal
+        meter = self.meter
+        if meter is None:
+            self.violation("contract code ran outside a metered call")
+        try:
+            meter.charge(amount)
+        except OutOfFuel as error:
+            self.fatal = error
+            raise
+
+    def charge_elements(self, count: int) -> None:
+        """Charge for `count` elements of data created, copied or scanned."""
+        self.charge(max(count, 0) * self.costs.element)
+
+    # -- fuel hooks inserted by the instrumenter
+
+    def fuel(self, statements: int) -> None:
+        """`_fuel_(n)`: a block of n statements is entered."""
+        self.charge(statements * self._statement_cost)
+
+    def enter(self, statements: int) -> None:
+        """`_enter_(n)`: a contract function starts; price the call and check the depth."""
+        self.charge(self.costs.call + statements * self._statement_cost)
+        if self.depth >= self.limits.max_call_depth:
+            self.violation(f"call depth above {self.limits.max_call_depth} (recursion too deep)")
+        self.depth += 1
+
+    def leave(self) -> None:
+        """`_leave_()`: a contract function returns or raises."""
+        self.depth -= 1
+
+    def caught(self) -> None:
+        """`_caught_()`: an `except` handler starts; host-dependent errors may not be handled."""
+        if self.fatal is not None:
+            raise self.fatal
+        error = sys.exception()
+        if isinstance(error, RecursionError | MemoryError):
+            self.violation(f"{type(error).__name__} caught by contract code")
+
+    def wrap_lambda(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """`_lambda_(f)`: a contract lambda, priced and depth-checked like a function."""
+
+        @functools.wraps(function)
+        def metered_lambda(*args: Any, **kwargs: Any) -> Any:
+            self.enter(1)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.leave()
+
+        return metered_lambda
+
+    # -- iteration
+
+    def metered_iter(self, iterable: Iterable[Any]) -> Iterator[Any]:
+        """`_getiter_`: iterate, charging each item; sets are refused (their order varies)."""
+        if isinstance(iterable, set | frozenset):
+            self.violation("iteration over a set: its order differs between processes")
+        iterator = iter(iterable)
+        charge = self.charge
+        cost = self.costs.iteration
+
+        def items() -> Iterator[Any]:
+            for item in iterator:
+                charge(cost)
+                yield item
+
+        return items()
+
+    def materialize(self, iterable: Iterable[Any]) -> list[Any]:
+        """A list of the items of `iterable`, priced per item (sized builtins in one charge)."""
+        if isinstance(iterable, set | frozenset):
+            self.violation("iteration over a set: its order differs between processes")
+        if isinstance(iterable, list | tuple | str | bytes | dict | range):
+            self.charge(len(iterable) * max(self.costs.iteration, self.costs.element))
+            return list(iterable)
+        return list(self.metered_iter(iterable))
+
+    def iter_unpack_sequence(self, iterable: Any, spec: Any, getiter: Any) -> Any:
+        """`_iter_unpack_sequence_`: `for a, b in …` through the metered iterator."""
+        return guarded_iter_unpack_sequence(iterable, spec, getiter)  # type: ignore[no-untyped-call]
+
+    def unpack_sequence(self, iterable: Any, spec: Any, getiter: Any) -> Any:
+        """`_unpack_sequence_`: `a, b = …` through the metered iterator."""
+        return guarded_unpack_sequence(iterable, spec, getiter)  # type: ignore[no-untyped-call]
+
+    def star(self, iterable: Iterable[Any]) -> list[Any]:
+        """`_star_(x)` for `*x`: priced before Python builds the argument tuple."""
+        return self.materialize(iterable)
+
+    def star_kw(self, mapping: Mapping[str, Any]) -> dict[str, Any]:
+        """`_star_kw_(x)` for `**x`: priced by size."""
+        if not isinstance(mapping, dict):
+            self.violation(f"** unpacking of a {type(mapping).__name__}; use a dict")
+        self.charge_elements(len(mapping))
+        return mapping
+
+    # -- attribute access
+
+    def guarded_getattr(self, obj: Any, name: str, default: Any = dataclasses.MISSING) -> Any:
+        """`_getattr_` and the `getattr` builtin: refuse private names, frames and formatters."""
+        if not isinstance(name, str):
+            self.violation("attribute name that is not a str")
+        if name.startswith("_"):
+            self.violation(f"access to private attribute '{name}'")
+        if name in REFUSED_ATTRIBUTES:
+            self.violation(f"access to attribute '{name}'")
+        if isinstance(obj, REFUSED_TYPES):
+            self.violation(f"access to attributes of a {type(obj).__name__}")
+        if name in ("format", "format_map") and (
+            isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))
+        ):
+            self.violation(f"str.{name}() reaches attributes through its fields; use f-strings")
+        if isinstance(obj, types.ModuleType):
+            return self._module_attribute(obj, name, default)
+        try:
+            value = getattr(obj, name)
+        except AttributeError:
+            if default is dataclasses.MISSING:
+                raise
+            return default
+        if isinstance(obj, type) and issubclass(obj, (*SIZED_BUILTINS, int)):
+            if isinstance(value, BUILTIN_METHOD_TYPES):
+                if name not in CLASS_LEVEL_METHODS:
+                    self.violation(
+                        f"unbound method '{obj.__name__}.{name}': call it on a value instead"
+                    )
+                return self._metered_method(obj, name, value)
+            return value
+        if isinstance(obj, (*SIZED_BUILTINS, int)):
+            return self._metered_method(obj, name, value)
+        return self.guard_callable(value)
+
+    def builtin_hasattr(self, obj: Any, name: str) -> bool:
+        """The `hasattr` builtin, through the same guard as `getattr`."""
+        marker = object()
+        return self.guarded_getattr(obj, name, marker) is not marker
+
+    def _module_attribute(self, module: types.ModuleType, name: str, default: Any) -> Any:
+        module_name = module.__name__
+        allowed: bool
+        if self._is_contract_module(module_name):
+            allowed = True
+        elif module_name in STDLIB_ALLOWED_NAMES:
+            allowed = name in STDLIB_ALLOWED_NAMES[module_name]
+        elif module_name == "edgechain":
+            allowed = name == "sdk"
+        elif is_sdk_module(module_name):
+            allowed = self._sdk_name_allowed(module, name)
+        else:
+            allowed = False
+        if not allowed:
+            self.violation(f"access to '{name}' of module '{module_name}'")
+        if default is dataclasses.MISSING:
+            return self.guard_callable(getattr(module, name))
+        return self.guard_callable(getattr(module, name, default))
+
+    @staticmethod
+    def _sdk_name_allowed(module: types.ModuleType, name: str) -> bool:
+        value = getattr(module, name, None)
+        if isinstance(value, types.ModuleType):
+            return is_sdk_module(value.__name__)
+        exported = getattr(module, "__all__", None)
+        if exported is not None:
+            return name in exported
+        defined_in = getattr(value, "__module__", None)
+        if isinstance(defined_in, str):
+            return is_sdk_module(defined_in)
+        return isinstance(value, int | str | bytes | tuple) or value is None
+
+    def _metered_method(self, obj: Any, name: str, method: Any) -> Any:
+        if name in CHEAP_METHODS or not callable(method):
+            return method
+        guards = self
+
+        def metered_method(*args: Any, **kwargs: Any) -> Any:
+            args = guards._price_method_call(obj, name, args, kwargs)
+            return method(*args, **kwargs)
+
+        return metered_method
+
+    def _price_method_call(
+        self, obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, ...]:
+        """Charge for a builtin method call before it runs; may materialize iterable arguments."""
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, set | frozenset):
+                self.violation(f"a set passed to {type(obj).__name__}.{name}()")
+        own_size = data_size(obj) if not isinstance(obj, type) else 0
+        argument_size = sum(data_size(value) for value in args)
+        if name == "join" and args:
+            parts = self.materialize(args[0])
+            total = sum(data_size(part) for part in parts) + own_size * len(parts)
+            self.charge_elements(total)
+            return (parts, *args[1:])
+        if name in ("extend", "update", "fromkeys") and args:
+            items: Any = args[0]
+            if not isinstance(items, dict):
+                items = self.materialize(items)
+            self.charge_elements(len(items) + 1)
+            return (items, *args[1:])
+        if name in ("ljust", "rjust", "center", "zfill") and args and isinstance(args[0], int):
+            self.charge_elements(max(args[0], own_size))
+            return args
+        if name == "to_bytes":
+            length = args[0] if args else kwargs.get("length", 1)
+            self.charge_elements(length if isinstance(length, int) else 1)
+            return args
+        self.charge_elements(own_size + argument_size)
+        if name == "replace" and len(args) >= 2 and isinstance(obj, str | bytes):
+            count = obj.count(args[0])  # type: ignore[arg-type]
+            if len(args) >= 3 and isinstance(args[2], int) and args[2] >= 0:
+                count = min(count, args[2])
+            self.charge_elements(own_size + count * data_size(args[1]))
+        elif name == "expandtabs" and isinstance(obj, str | bytes):
+            tab_size = args[0] if args else kwargs.get("tabsize", 8)
+            tabs = obj.count("\t") if isinstance(obj, str) else obj.count(b"\t")
+            self.charge_elements(tabs * (tab_size if isinstance(tab_size, int) else 8))
+        elif name == "translate" and isinstance(obj, str) and args and isinstance(args[0], dict):
+            longest = max((data_size(value) for value in args[0].values()), default=1)
+            self.charge_elements(own_size * longest)
+        elif name == "encode":
+            self.charge_elements(own_size * 4)
+        elif name == "sort" and isinstance(obj, list):
+            self.charge_elements(len(obj) * max(len(obj).bit_length(), 1))
+        return args
+
+    # -- items and writes
+
+    def getitem(self, obj: Any, key: Any) -> Any:
+        """`_getitem_`: a slice of a builtin sequence is priced by the length it copies."""
+        if isinstance(key, slice) and isinstance(obj, list | tuple | str | bytes | range):
+            self.charge_elements(len(range(*key.indices(len(obj)))))
+        return obj[key]
+
+    def write(self, obj: Any) -> Any:
+        """`_write_`: the object an assignment `obj.attr = …` or `obj[key] = …` may change."""
+        if isinstance(obj, list | dict):
+            return obj
+        if isinstance(obj, (type, types.ModuleType, *REFUSED_TYPES)):
+            self.violation(f"assignment to a {type(obj).__name__}")
+        if self._is_contract_module(type(obj).__module__):
+            return obj
+        if type(obj).__module__.startswith("edgechain."):
+            return ItemWriteProxy(obj)
+        self.violation(f"assignment into a {type(obj).__name__}")
+
+    def augmented_attribute(self, target: Any, name: str, op: str, value: Any) -> None:
+        """`_augattr_(obj, name, op, value)` for `obj.name op= value`."""
+        current = self.guarded_getattr(target, name)
+        setattr(target, name, self.binop(op[:-1], current, value))
+
+    def augmented_item(self, target: Any, key: Any, op: str, value: Any) -> None:
+        """`_augitem_(obj, key, op, value)` for `obj[key] op= value`."""
+        current = target[key]
+        target[key] = self.binop(op[:-1], current, value)
+
+    def inplace(self, op: str, current: Any, value: Any) -> Any:
+        """`_inplacevar_(op, x, y)` for `x op= y` on a name."""
+        operator_function = _INPLACE_OPERATORS.get(op)
+        if operator_function is None:
+            self.violation(f"augmented assignment '{op}'")
+        self._price_binop(op[:-1], current, value)
+        return self._checked_result(operator_function(current, value))
+
+    def apply(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`_apply_(f, *args, **kwargs)`: arguments were already priced by `_star_`."""
+        return self.call_function(function, *args, **kwargs)
+
+    def call_function(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """`_call_(f, …)`: builtin constructors (and subclasses) go to their priced versions."""
+        if type(function) is type:
+            guarded = self._guarded_constructors.get(function)
+            if guarded is not None:
+                return guarded(*args, **kwargs)
+            if issubclass(function, GUARDED_BASES):
+                return function(*self._priced_constructor_arguments(function, args), **kwargs)
+        return function(*args, **kwargs)
+
+    def _priced_constructor_arguments(self, cls: type, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not args:
+            return args
+        first = args[0]
+        if issubclass(cls, list | tuple):
+            return (self.materialize(first), *args[1:])
+        if issubclass(cls, dict):
+            if isinstance(first, dict):
+                self.charge_elements(len(first))
+                return args
+            return (self.materialize(first), *args[1:])
+        if issubclass(cls, str):
+            if len(args) == 1:
+                self.charge_elements(self.text_size(first))
+            else:
+                self.charge_elements(data_size(first))
+            return args
+        if issubclass(cls, bytes):
+            if isinstance(first, int):
+                self.charge_elements(first)
+                return args
+            if isinstance(first, str):
+                self.charge_elements(4 * len(first))
+                return args
+            return (self.materialize(first), *args[1:])
+        if isinstance(first, str | bytes) and len(first) > self.limits.max_int_digits:
+            self.violation(f"int() of text longer than {self.limits.max_int_digits}")
+        return args
+
+    def guard_callable(self, function: Any) -> Any:
+        """A callable to hand to host code: builtin constructors replaced by their priced versions."""
+        if type(function) is type and (
+            function in self._guarded_constructors or issubclass(function, GUARDED_BASES)
+        ):
+            return functools.partial(self.call_function, function)
+        return function
+
+    # -- operators
+
+    def binop(self, op: str, left: Any, right: Any) -> Any:
+        """`_binop_(op, a, b)`: price the result's size, compute, refuse floats and sets."""
+        self._price_binop(op, left, right)
+        return self._checked_result(_OPERATORS[op](left, right))
+
+    def _checked_result(self, result: Any) -> Any:
+        if isinstance(result, float | complex):
+            self.violation("an operation produced a float: contracts use integers")
+        if isinstance(result, set | frozenset):
+            self.violation("an operation produced a set: its order differs between processes")
+        return result
+
+    def _price_binop(self, op: str, left: Any, right: Any) -> None:
+        left_int = isinstance(left, int)
+        right_int = isinstance(right, int)
+        if left_int and right_int:
+            left_words = int_words(left)
+            right_words = int_words(right)
+            if op == "**":
+                if right < 0:
+                    self.violation("a negative exponent makes a float: contracts use integers")
+                result_bits = max(abs(left).bit_length(), 1) * right
+                self.charge_elements(int_cost(result_bits // 64 + 1) + right.bit_length())
+            elif op == "<<":
+                self.charge_elements(int_cost(left_words + max(right, 0) // 64) - 1)
+            elif op in ("*", "//", "%"):
+                self.charge_elements(left_words * right_words - 1)
+            elif left_words > 1 or right_words > 1:
+                self.charge_elements(max(left_words, right_words))
+            return
+        if op == "*":
+            if left_int and isinstance(right, str | bytes | list | tuple):
+                self.charge_elements(len(right) * max(left, 0))
+                return
+            if right_int and isinstance(left, str | bytes | list | tuple):
+                self.charge_elements(len(left) * max(right, 0))
+                return
+        if op == "%" and isinstance(left, str | bytes):
+            self._price_percent_format(left, right)
+            return
+        self.charge_elements(data_size(left) + data_size(right) - 2)
+
+    def _price_percent_format(self, template: str | bytes, arguments: Any) -> None:
+        text = template.decode("latin-1") if isinstance(template, bytes) else template
+        if "*" in text:
+            self.violation("'*' width in %-formatting: widths must be written in the template")
+        widths = [int(digits) for digits in _WIDTH_DIGITS.findall(text) if len(digits) < 12]
+        if any(len(digits) >= 12 for digits in _WIDTH_DIGITS.findall(text)):
+            self.violation("a %-format width above 10**11")
+        argument_values = arguments if isinstance(arguments, tuple) else (arguments,)
+        size = len(text) + sum(widths)
+        for value in argument_values:
+            size += self.text_size(value)
+        self.charge_elements(size)
+
+    def contains(self, container: Any, item: Any) -> bool:
+        """`_contains_(b, a)` for `a in b`: priced by what the membership test scans."""
+        if isinstance(container, dict | set | frozenset | types.MappingProxyType):
+            self.charge(self.costs.element)
+        elif isinstance(container, range):
+            if isinstance(item, int):
+                self.charge(self.costs.element)
+            else:
+                self.charge_elements(len(container))
+        elif isinstance(container, str | bytes | list | tuple):
+            self.charge_elements(len(container) + data_size(item))
+        elif isinstance(container, Iterator) or not hasattr(type(container), "__contains__"):
+            return any(value == item for value in self.metered_iter(container))
+        else:
+            self.charge(self.costs.element)
+        return item in container
+
+    # -- text
+
+    def text(self, value: Any, conversion: int, spec: str) -> str:
+        """`_text_(value, conversion, spec)` for an f-string field."""
+        widths = _WIDTH_DIGITS.findall(spec)
+        if any(len(digits) >= 12 for digits in widths):
+            self.violation("an f-string width above 10**11")
+        self.charge_elements(self.text_size(value) + sum(int(digits) for digits in widths))
+        if conversion == ord("r"):
+            value = repr(value)
+        elif conversion == ord("a"):
+            value = ascii(value)
+        elif conversion == ord("s"):
+            value = str(value)
+        return format(value, spec)
+
+    def text_size(self, value: Any, depth: int = 0) -> int:
+        """The priced size of `value`'s text; refuses values whose text varies between runs."""
+        if depth > 32:
+            self.violation("text of a value nested deeper than 32 levels")
+        if value is None or isinstance(value, bool):
+            return 5
+        if isinstance(value, int):
+            if abs(value).bit_length() > self._max_int_bits:
+                self.violation(f"text of an integer above {self.limits.max_int_digits} digits")
+            return abs(value).bit_length() // 3 + 2
+        if isinstance(value, str):
+            return len(value) + 2
+        if isinstance(value, bytes):
+            return 4 * len(value) + 3
+        if isinstance(value, enum.Enum):
+            return 32 + len(value.name) + self.text_size(value.value, depth + 1)
+        if isinstance(value, list | tuple):
+            self.charge_elements(len(value))
+            return 2 + sum(self.text_size(item, depth + 1) + 2 for item in value)
+        if isinstance(value, dict):
+            self.charge_elements(len(value))
+            return 2 + sum(
+                self.text_size(key, depth + 1) + self.text_size(item, depth + 1) + 2
+                for key, item in value.items()
+            )
+        if isinstance(value, BaseException):
+            return 32 + self.text_size(value.args, depth + 1)
+        value_type = type(value)
+        if self._has_own_text(value_type):
+            return 64
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return len(value_type.__qualname__) + sum(
+                len(field.name) + self.text_size(getattr(value, field.name), depth + 1) + 3
+                for field in dataclasses.fields(value)
+                if field.repr
+            )
+        self.violation(
+            f"text of a {value_type.__name__}: its default repr differs between validators"
+        )
+
+    def _has_own_text(self, value_type: type) -> bool:
+        """Whether the type writes its own text deterministically (contract code or edgechain)."""
+        for method_name in ("__repr__", "__str__"):
+            method = getattr(value_type, method_name, None)
+            code = getattr(method, "__code__", None)
+            if code is not None and code.co_filename.startswith(CONTRACT_FILENAME_PREFIX):
+                return True
+        module = getattr(value_type, "__module__", "")
+        return (
+            module.startswith("edgechain.")
+            and not self._is_contract_module(module)
+            and not dataclasses.is_dataclass(value_type)
+            and getattr(value_type, "__repr__", None) is not object.__repr__
+        )
+
+    def builtin_str(self, value: Any = "", encoding: str | None = None, errors: str = "strict") -> str:
+        """The `str` builtin: deterministic text only, priced by size."""
+        if encoding is not None:
+            if not isinstance(value, bytes):
+                self.violation("str(value, encoding) needs bytes")
+            self.charge_elements(len(value))
+            return str(value, encoding, errors)
+        self.charge_elements(self.text_size(value))
+        return str(value)
+
+    def builtin_repr(self, value: Any) -> str:
+        """The `repr` builtin: deterministic text only, priced by size."""
+        self.charge_elements(self.text_size(value))
+        return repr(value)
+
+    # -- builtins that consume iterables or build data
+
+    def builtin_int(self, value: Any = 0, base: Any = dataclasses.MISSING) -> int:
+        """The `int` builtin: parsing is priced and capped at `max_int_digits`."""
+        if isinstance(value, str | bytes):
+            if len(value) > self.limits.max_int_digits:
+                self.violation(f"int() of text longer than {self.limits.max_int_digits}")
+            self.charge_elements(len(value))
+            return int(value) if base is dataclasses.MISSING else int(value, base)
+        if base is not dataclasses.MISSING:
+            self.violation("int() with a base needs text")
+        if isinstance(value, float):
+            self.violation("int() of a float")
+        return int(value)
+
+    def builtin_bytes(self, source: Any = b"", encoding: str | None = None, errors: str = "strict") -> bytes:
+        """The `bytes` builtin: the length is paid before the bytes are made."""
+        if isinstance(source, int):
+            self.charge_elements(source)
+            return bytes(source)
+        if isinstance(source, str):
+            if encoding is None:
+                self.violation("bytes(str) needs an encoding")
+            self.charge_elements(4 * len(source))
+            return source.encode(encoding, errors)
+        return bytes(self.materialize(source))
+
+    def builtin_list(self, iterable: Iterable[Any] = ()) -> list[Any]:
+        """The `list` builtin, priced per item."""
+        return self.materialize(iterable)
+
+    def builtin_tuple(self, iterable: Iterable[Any] = ()) -> tuple[Any, ...]:
+        """The `tuple` builtin, priced per item."""
+        return tuple(self.materialize(iterable))
+
+    def builtin_dict(self, source: Any = (), **kwargs: Any) -> dict[Any, Any]:
+        """The `dict` builtin, priced per item."""
+        if isinstance(source, dict):
+            self.charge_elements(len(source) + len(kwargs))
+            return dict(source, **kwargs)
+        self.charge_elements(len(kwargs))
+        return dict(self.materialize(source), **kwargs)
+
+    def builtin_sorted(self, iterable: Iterable[Any], *, key: Any = None, reverse: bool = False) -> list[Any]:
+        """The `sorted` builtin: n·log2(n) elements (key calls are metered as contract calls)."""
+        items = self.materialize(iterable)
+        self.charge_elements(len(items) * max(len(items).bit_length(), 1))
+        return sorted(items, key=self.guard_callable(key), reverse=reverse)
+
+    def builtin_sum(self, iterable: Iterable[Any], start: int = 0) -> Any:
+        """The `sum` builtin, of integers only (summing lists or strings is quadratic)."""
+        if not isinstance(start, int):
+            self.violation("sum() with a start that is not an integer; use join or extend")
+        total = start
+        for item in self.metered_iter(iterable):
+            if not isinstance(item, int):
+                self.violation(f"sum() of a {type(item).__name__}; sum adds integers")
+            total = self.binop("+", total, item)
+        return total
+
+    def builtin_min(self, *args: Any, **kwargs: Any) -> Any:
+        """The `min` builtin, priced per item."""
+        if "key" in kwargs:
+            kwargs["key"] = self.guard_callable(kwargs["key"])
+        if len(args) == 1:
+            return min(self.metered_iter(args[0]), **kwargs)
+        return min(*args, **kwargs)
+
+    def builtin_max(self, *args: Any, **kwargs: Any) -> Any:
+        """The `max` builtin, priced per item."""
+        if "key" in kwargs:
+            kwargs["key"] = self.guard_callable(kwargs["key"])
+        if len(args) == 1:
+            return max(self.metered_iter(args[0]), **kwargs)
+        return max(*args, **kwargs)
+
+    def builtin_any(self, iterable: Iterable[Any]) -> bool:
+        """The `any` builtin, priced per item."""
+        return any(self.metered_iter(iterable))
+
+    def builtin_all(self, iterable: Iterable[Any]) -> bool:
+        """The `all` builtin, priced per item."""
+        return all(self.metered_iter(iterable))
+
+    def builtin_enumerate(self, iterable: Iterable[Any], start: int = 0) -> Iterator[tuple[int, Any]]:
+        """The `enumerate` builtin over a metered iterator."""
+        return enumerate(self.metered_iter(iterable), start)
+
+    def builtin_zip(self, *iterables: Iterable[Any], strict: bool = False) -> Iterator[tuple[Any, ...]]:
+        """The `zip` builtin over metered iterators."""
+        return zip(*(self.metered_iter(iterable) for iterable in iterables), strict=strict)
+
+    def builtin_map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
+        """The `map` builtin over metered iterators."""
+        return map(self.guard_callable(function), *(self.metered_iter(iterable) for iterable in iterables))
+
+    def builtin_filter(self, function: Any, iterable: Iterable[Any]) -> Iterator[Any]:
+        """The `filter` builtin over a metered iterator."""
+        return filter(self.guard_callable(function), self.metered_iter(iterable))
+
+    def builtin_reversed(self, sequence: Any) -> Iterator[Any]:
+        """The `reversed` builtin over a metered iterator."""
+        if isinstance(sequence, set | frozenset):
+            self.violation("iteration over a set: its order differs between processes")
+        return self.metered_iter(reversed(sequence))
+
+    def builtin_iter(self, iterable: Iterable[Any]) -> Iterator[Any]:
+        """The `iter` builtin (one argument), metered."""
+        return self.metered_iter(iterable)
+
+    def builtin_pow(self, base: int, exponent: int, modulus: int | None = None) -> int:
+        """The `pow` builtin: priced like `**`; with a modulus, by the modulus' size."""
+        if modulus is None:
+            result: int = self.binop("**", base, exponent)
+            return result
+        if not all(isinstance(value, int) for value in (base, exponent, modulus)):
+            self.violation("pow() of values that are not integers")
+        if exponent < 0:
+            self.violation("pow() with a negative exponent")
+        words = int_words(modulus)
+        self.charge_elements(int_cost(words) * max(exponent.bit_length(), 1))
+        return pow(base, exponent, modulus)
+
+    def builtin_divmod(self, left: int, right: int) -> tuple[int, int]:
+        """The `divmod` builtin, priced like `//`."""
+        self._price_binop("//", left, right)
+        result: tuple[int, int] = self._checked_result(divmod(left, right))
+        return result
+
+    def builtin_round(self, value: int, digits: int | None = None) -> int:
+        """The `round` builtin on integers, with the digits capped."""
+        if not isinstance(value, int):
+            self.violation("round() of a value that is not an integer")
+        if digits is None:
+            return value
+        if abs(digits) > self.limits.max_int_digits:
+            self.violation(f"round() to more than {self.limits.max_int_digits} digits")
+        self.charge_elements(int_cost(int_words(value) + abs(digits) // 19))
+        return round(value, digits)
+
+    def radix_text(self, convert: Callable[[int], str]) -> Callable[[int], str]:
+        """Wrap `hex`, `oct` or `bin`, priced by the integer's size."""
+
+        def converted(value: int) -> str:
+            self.charge_elements(int_words(value) * 64)
+            return convert(value)
+
+        return converted
+
+    # -- imports
+
+    def import_module(
+        self,
+        name: str,
+        globals_: Mapping[str, Any] | None = None,
+        locals_: Mapping[str, Any] | None = None,
+        fromlist: tuple[str, ...] | list[str] | None = (),
+        level: int = 0,
+    ) -> types.ModuleType:
+        """`__import__`: only the application's modules, the SDK and the allowed stdlib names."""
+        self.charge(self.costs.import_module)
+        names = tuple(fromlist or ())
+        for imported in names:
+            if not isinstance(imported, str) or imported.startswith("_"):
+                self.violation(f"import of private name {imported!r}")
+        if level > 1:
+            self.violation("relative import beyond the application's own modules")
+        if level == 1:
+            if name == "":
+                for sibling in names:
+                    self._import_sibling(sibling)
+                return self._import_sibling("")
+            return self._import_sibling(name)
+        if name in STDLIB_ALLOWED_NAMES:
+            for imported in names:
+                if imported not in STDLIB_ALLOWED_NAMES[name]:
+                    self.violation(f"'{imported}' may not be imported from '{name}'")
+            return importlib.import_module(name)
+        if is_sdk_module(name):
+            module = importlib.import_module(name)
+            for imported in names:
+                value = getattr(module, imported, None)
+                if value is None and is_sdk_module(f"{name}.{imported}"):
+                    importlib.import_module(f"{name}.{imported}")
+                elif not self._sdk_name_allowed(module, imported):
+                    self.violation(f"'{imported}' may not be imported from '{name}'")
+            if names:
+                return module
+            return importlib.import_module(SDK_PACKAGE.split(".")[0])
+        try:
+            return self._import_sibling(name)
+        except KeyError:
+            self.violation(f"import of module '{name}' is not allowed")
+
+    # -- the builtins namespace
+
+    def builtins(self) -> dict[str, Any]:
+        """The `__builtins__` of a contract module: safe builtins and guarded replacements."""
+        namespace: dict[str, Any] = {
+            exception.__name__: exception for exception in SAFE_EXCEPTIONS
+        }
+        namespace.update(
+            {
+                "__build_class__": builtins.__build_class__,
+                "__import__": self.import_module,
+                "abs": abs,
+                "all": self.builtin_all,
+                "any": self.builtin_any,
+                "bin": self.radix_text(bin),
+                "bool": bool,
+                "bytes": bytes,
+                "callable": callable,
+                "chr": chr,
+                "classmethod": classmethod,
+                "dict": dict,
+                "divmod": self.builtin_divmod,
+                "enumerate": self.builtin_enumerate,
+                "filter": self.builtin_filter,
+                "getattr": self.guarded_getattr,
+                "hasattr": self.builtin_hasattr,
+                "hex": self.radix_text(hex),
+                "int": int,
+                "isinstance": isinstance,
+                "issubclass": issubclass,
+                "iter": self.builtin_iter,
+                "len": len,
+                "list": list,
+                "map": self.builtin_map,
+                "max": self.builtin_max,
+                "min": self.builtin_min,
+                "next": next,
+                "oct": self.radix_text(oct),
+                "ord": ord,
+                "pow": self.builtin_pow,
+                "property": property,
+                "range": range,
+                "repr": self.builtin_repr,
+                "reversed": self.builtin_reversed,
+                "round": self.builtin_round,
+                "slice": slice,
+                "sorted": self.builtin_sorted,
+                "staticmethod": staticmethod,
+                "str": str,
+                "sum": self.builtin_sum,
+                "super": super,
+                "tuple": tuple,
+                "zip": self.builtin_zip,
+                "None": None,
+                "True": True,
+                "False": False,
+            }
+        )
+        return namespace
+
+    def module_globals(self, module_name: str) -> dict[str, Any]:
+        """The globals every contract module starts with: builtins and the hooks."""
+        return {
+            "__name__": module_name,
+            "__builtins__": self.builtins(),
+            "__metaclass__": type,
+            "_getattr_": self.guarded_getattr,
+            "_getitem_": self.getitem,
+            "_write_": self.write,
+            "_getiter_": self.metered_iter,
+            "_iter_unpack_sequence_": self.iter_unpack_sequence,
+            "_unpack_sequence_": self.unpack_sequence,
+            "_apply_": self.apply,
+            "_inplacevar_": self.inplace,
+            "_augattr_": self.augmented_attribute,
+            "_augitem_": self.augmented_item,
+            "_fuel_": self.fuel,
+            "_enter_": self.enter,
+            "_leave_": self.leave,
+            "_lambda_": self.wrap_lambda,
+            "_caught_": self.caught,
+            "_binop_": self.binop,
+            "_contains_": self.contains,
+            "_text_": self.text,
+            "_star_": self.star,
+            "_star_kw_": self.star_kw,
+            "_call_": self.call_function,
+        }

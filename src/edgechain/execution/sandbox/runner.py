@@ -1,0 +1,243 @@
+"""Compiling contract sources, loading them as real modules, and calling into them under a meter."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import sys
+import types
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgechain.base.errors import EdgechainError
+from edgechain.execution.errors import ContractFailed, OutOfFuel, SandboxViolation
+from edgechain.execution.sandbox.fuel import CostTable, FuelMeter, SandboxLimits
+from edgechain.execution.sandbox.guards import CONTRACT_FILENAME_PREFIX, SandboxGuards
+from edgechain.execution.sandbox.instrument import instrument_module
+from edgechain.execution.sandbox.policy import STDLIB_ALLOWED_NAMES, ContractPolicy, is_sdk_module
+
+MAIN_MODULE = "contract"
+"""The module of an application whose names `ContractSandbox.lookup` resolves."""
+
+HOST_STACK_HEADROOM = 400
+"""Frames the host keeps free above the deepest contract call (each may add a few host frames)."""
+
+_sandbox_numbers = itertools.count()
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledContract:
+    """An application's contract modules, checked by the policy and instrumented for fuel."""
+
+    code: Mapping[str, types.CodeType]
+    """Module name (e.g. 'contract', 'state', 'abi') to its compiled, instrumented code."""
+    main_module: str = MAIN_MODULE
+    """The module whose names entry points are looked up in."""
+    costs: CostTable = field(default_factory=CostTable)
+    """The fuel prices the code is run with."""
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+    """The sandbox's hard limits (call depth, integer text size)."""
+
+
+def _check_module_name(name: str) -> None:
+    if not name.isidentifier() or name.startswith("_"):
+        raise SandboxViolation(f"module name {name!r} is not a public identifier")
+    if name in STDLIB_ALLOWED_NAMES or name == "edgechain" or is_sdk_module(name):
+        raise SandboxViolation(f"module name {name!r} shadows an allowed library module")
+
+
+def _compile_module(name: str, source: str, siblings: frozenset[str]) -> types.CodeType:
+    filename = f"{CONTRACT_FILENAME_PREFIX}{name}.py"
+    try:
+        tree = ast.parse(source, filename=filename, mode="exec")
+    except SyntaxError as error:
+        raise SandboxViolation(f"syntax error: {error.msg}", filename, error.lineno) from error
+    policy = ContractPolicy(filename, siblings)
+    restricted = policy.visit(tree)
+    if policy.located_errors:
+        ordered = sorted(policy.located_errors, key=lambda error: error[0] or 0)
+        line = ordered[0][0]
+        messages = [message if at == line else f"line {at}: {message}" for at, message in ordered]
+        raise SandboxViolation("; ".join(messages), filename, line)
+    instrumented = instrument_module(restricted)
+    return compile(instrumented, filename, "exec", dont_inherit=True)
+
+
+def compile_contract(
+    sources: Mapping[str, str],
+    *,
+    main_module: str = MAIN_MODULE,
+    costs: CostTable | None = None,
+    limits: SandboxLimits | None = None,
+) -> CompiledContract:
+    """Check and compile an application's contract modules (`{"contract": source, …}`).
+
+    Raises `SandboxViolation` naming the file, the line and the refused construct. Nothing
+    runs: module bodies execute when the contract is loaded, under a meter.
+    """
+    if main_module not in sources:
+        raise SandboxViolation(f"no '{main_module}' module among {sorted(sources)}")
+    siblings = frozenset(sources)
+    for name in sorted(sources):
+        _check_module_name(name)
+    code = {name: _compile_module(name, sources[name], siblings) for name in sorted(sources)}
+    return CompiledContract(
+        code=types.MappingProxyType(code),
+        main_module=main_module,
+        costs=costs or CostTable(),
+        limits=limits or SandboxLimits(),
+    )
+
+
+def _unregister(names: list[str]) -> None:
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+class ContractSandbox:
+    """One loaded instance of a compiled contract: its modules, guards and metered calls.
+
+    Module bodies run on first use (`load`, or an import between the app's modules), under the
+    meter of the call that triggers them. Each sandbox registers its modules in `sys.modules`
+    under a unique package name (dataclasses and typing look classes' modules up there) and
+    removes them on `close()` or when it is garbage-collected.
+    """
+
+    def __init__(self, compiled: CompiledContract) -> None:
+        self.compiled = compiled
+        self.package_name = f"edgechain_sandbox_{next(_sandbox_numbers)}"
+        self._package = types.ModuleType(self.package_name)
+        self._package.__package__ = self.package_name
+        self._package.__path__ = []
+        self._modules: dict[str, types.ModuleType] = {}
+        self._executing: set[str] = set()
+        self._registered: list[str] = [self.package_name]
+        self.guards = SandboxGuards(
+            compiled.costs, compiled.limits, self._import_sibling, self._is_contract_module
+        )
+        sys.modules[self.package_name] = self._package
+        self._finalizer = weakref.finalize(self, _unregister, self._registered)
+
+    def close(self) -> None:
+        """Remove this sandbox's modules from `sys.modules`."""
+        self._finalizer()
+
+    def __enter__(self) -> ContractSandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _is_contract_module(self, module_name: str) -> bool:
+        return module_name == self.package_name or module_name.startswith(self.package_name + ".")
+
+    def _import_sibling(self, name: str) -> types.ModuleType:
+        """Load (once) the application's module `name`; '' is the application's package."""
+        if name == "":
+            return self._package
+        loaded = self._modules.get(name)
+        if loaded is not None:
+            return loaded
+        code = self.compiled.code[name]  # KeyError: not a module of this application
+        full_name = f"{self.package_name}.{name}"
+        module = types.ModuleType(full_name)
+        module.__dict__.update(self.guards.module_globals(full_name))
+        module.__package__ = self.package_name
+        self._modules[name] = module
+        sys.modules[full_name] = module
+        self._registered.append(full_name)
+        try:
+            exec(code, module.__dict__)
+        except BaseException:
+            del self._modules[name]
+            sys.modules.pop(full_name, None)
+            raise
+        setattr(self._package, name, module)
+        return module
+
+    def load(self, meter: FuelMeter) -> types.ModuleType:
+        """Run the main module's body (and what it imports) under `meter`; return the module."""
+        return self.call(meter, self._import_sibling, self.compiled.main_module)  # type: ignore[no-any-return]
+
+    def lookup(self, path: str) -> Any:
+        """The object a dotted `path` names in the main module (loaded already), e.g. 'Counter'."""
+        module = self._modules.get(self.compiled.main_module)
+        if module is None:
+            raise SandboxViolation("lookup before the contract was loaded")
+        value: Any = module
+        for part in path.split("."):
+            if part.startswith("_") or not part.isidentifier():
+                raise SandboxViolation(f"entry point {path!r} names a private or invalid attribute")
+            try:
+                value = getattr(value, part)
+            except AttributeError as error:
+                raise SandboxViolation(f"the contract defines no {path!r}") from error
+        return value
+
+    def call(self, meter: FuelMeter, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call `function` (contract code, or host code that calls into it) under `meter`.
+
+        Raises `OutOfFuel` or `SandboxViolation` when the contract broke the rules, even if its
+        own code caught the error; `ContractFailed` (from the original) when the contract raised
+        an exception of its own; edgechain errors raised by the runtime pass through.
+        """
+        guards = self.guards
+        if guards.meter is not None:
+            raise SandboxViolation("re-entrant call into a contract that is already running")
+        guards.meter = meter
+        guards.depth = 0
+        guards.fatal = None
+        previous_limit = sys.getrecursionlimit()
+        needed = _current_depth() + HOST_STACK_HEADROOM + 4 * self.compiled.limits.max_call_depth
+        if needed > previous_limit:
+            sys.setrecursionlimit(needed)
+        try:
+            result = function(*args, **kwargs)
+        except (OutOfFuel, SandboxViolation) as error:
+            raise (guards.fatal or error) from None
+        except RecursionError as error:
+            raise SandboxViolation("recursion too deep for the host") from error
+        except EdgechainError:
+            if guards.fatal is not None:
+                raise guards.fatal from None
+            raise
+        except Exception as error:
+            if guards.fatal is not None:
+                raise guards.fatal from None
+            raise ContractFailed(f"contract raised {type(error).__name__}: {error}") from error
+        finally:
+            guards.meter = None
+            guards.depth = 0
+            if needed > previous_limit:
+                sys.setrecursionlimit(previous_limit)
+        if guards.fatal is not None:
+            raise guards.fatal
+        return result
+
+
+def _current_depth() -> int:
+    depth = 0
+    frame: types.FrameType | None = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return depth
+
+
+def run_in_sandbox(
+    sandbox: ContractSandbox,
+    entry: str | Callable[..., Any],
+    *args: Any,
+    meter: FuelMeter,
+    **kwargs: Any,
+) -> Any:
+    """Call `entry` (a dotted name in the main module, or a callable) under `meter`.
+
+    Loads the contract first if needed (its module bodies are charged to the same meter).
+    """
+    if sandbox.compiled.main_module not in sandbox._modules:
+        sandbox.load(meter)
+    function = sandbox.lookup(entry) if isinstance(entry, str) else entry
+    return sandbox.call(meter, function, *args, **kwargs)

@@ -1,0 +1,253 @@
+"""Run-time refusals: attacks that compile but are stopped by the guards, fatally."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+from conftest import RunContract
+
+from edgechain.execution.sandbox import ContractFailed, OutOfFuel, SandboxViolation
+
+REFUSED_AT_RUN_TIME = {
+    "getattr with a computed dunder": (
+        "def main():\n    return getattr(1, '_' + '_class__')",
+        "private attribute",
+    ),
+    "hasattr with a computed dunder": (
+        "def main():\n    return hasattr(1, '_' + '_class__')",
+        "private attribute",
+    ),
+    "generator frame by getattr": (
+        "def main():\n    g = (x for x in [1])\n    return getattr(g, 'gi' + '_frame')",
+        "gi_frame",
+    ),
+    "generator code by getattr": (
+        "def main():\n    g = (x for x in [1])\n    return getattr(g, 'gi_' + 'code')",
+        "gi_code",
+    ),
+    "traceback through the exception": (
+        "def main():\n    try:\n        1 // 0\n    except ZeroDivisionError as error:\n"
+        "        return getattr(error, '_' + '_traceback__')",
+        "private attribute",
+    ),
+    "with_traceback": (
+        "def main():\n    try:\n        1 // 0\n    except ZeroDivisionError as error:\n"
+        "        return error.with_traceback(None)",
+        "with_traceback",
+    ),
+    "str.format field attribute": (
+        "def main():\n    return '{0.__class__}'.format(1)",
+        "str.format()",
+    ),
+    "str.format on the class": (
+        "def main():\n    return str.format('{0.__class__}', 1)",
+        "format",
+    ),
+    "str.format_map": (
+        "def main():\n    return '{x.__class__}'.format_map({'x': 1})",
+        "format_map",
+    ),
+    "mro to reach object": ("def main():\n    return Exception.mro()", "mro"),
+    "dataclasses.sys": (
+        "import dataclasses\ndef main():\n    return dataclasses.sys.modules['os']",
+        "'sys' of module 'dataclasses'",
+    ),
+    "typing.get_type_hints by attribute": (
+        "import typing\ndef main():\n    return typing.get_type_hints",
+        "get_type_hints",
+    ),
+    "edgechain internals through the sdk import": (
+        "import edgechain.sdk\ndef main():\n    return edgechain.execution",
+        "'execution' of module 'edgechain'",
+    ),
+    "__dataclass_fields__ through getattr": (
+        "from dataclasses import dataclass\n@dataclass\nclass P:\n    x: int = 1\n"
+        "def main():\n    return getattr(P, '_' + '_dataclass_fields__')",
+        "private attribute",
+    ),
+    "unbound str method (unmetered)": (
+        "def main():\n    return str.ljust('x', 10 ** 10)",
+        "unbound method",
+    ),
+    "unbound list method": ("def main():\n    return list.extend", "unbound"),
+    "assignment into a class": (
+        "class X:\n    pass\ndef main():\n    X.y = 1",
+        "assignment to a type",
+    ),
+    "assignment into a library module": (
+        "import dataclasses\ndef main():\n    dataclasses.dataclass = None",
+        "assignment to a module",
+    ),
+    "assignment into a sibling module": (
+        "import state\ndef main():\n    state.x = 2",
+        "assignment to a module",
+    ),
+    "assignment into a typing object": (
+        "from typing import List\ndef main():\n    List.x = 1",
+        "assignment into",
+    ),
+    "float by negative power": ("def main():\n    return 2 ** -1", "negative exponent"),
+    "float by pow()": ("def main():\n    return pow(2, -1)", "negative exponent"),
+    "set from dict views": (
+        "def main():\n    return {'a': 1}.keys() & {'a': 2}.keys()",
+        "set",
+    ),
+    "text of an object with an address": (
+        "class X:\n    pass\ndef main():\n    return f'{X()}'",
+        "default repr",
+    ),
+    "str() of a function": ("def main():\n    return str(main)", "default repr"),
+    "repr() of a module": (
+        "import dataclasses\ndef main():\n    return repr(dataclasses)",
+        "default repr",
+    ),
+    "%-format of an object": (
+        "class X:\n    pass\ndef main():\n    return '%s' % (X(),)",
+        "default repr",
+    ),
+    "exception message with an address": (
+        "class X:\n    pass\ndef main():\n    return str(ValueError(X()))",
+        "default repr",
+    ),
+    "huge integer to text": ("def main():\n    return str(10 ** 5000)", "digits"),
+    "huge text to integer": ("def main():\n    return int('9' * 5000)", "int()"),
+    "%-format star width": ("def main():\n    return '%*d' % (5, 1)", "width"),
+    "round to huge digits": ("def main():\n    return round(5, -10 ** 9)", "digits"),
+    "iteration over a set result": (
+        "def main():\n    return list({'a': 1}.keys() | {'b': 2}.keys())",
+        "set",
+    ),
+    "sum of lists (quadratic)": ("def main():\n    return sum([[1], [2]], [])", "sum()"),
+}
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    list(REFUSED_AT_RUN_TIME.values()),
+    ids=list(REFUSED_AT_RUN_TIME),
+)
+def test_attack_is_refused_at_run_time(run_contract: RunContract, source: str, fragment: str) -> None:
+    with pytest.raises(SandboxViolation) as caught:
+        run_contract(source, siblings={"state": "x = 1\n"})
+    assert fragment in str(caught.value)
+
+
+def test_caught_violation_is_still_fatal(run_contract: RunContract) -> None:
+    source = textwrap.dedent(
+        """\
+        def main():
+            for name in ("_" + "_class__", "gi_frame", "mro"):
+                try:
+                    return getattr(1, name)
+                except Exception:
+                    pass
+            return "escaped"
+        """
+    )
+    with pytest.raises(SandboxViolation, match="private attribute"):
+        run_contract(source)
+
+
+def test_caught_out_of_fuel_is_still_fatal(run_contract: RunContract) -> None:
+    source = textwrap.dedent(
+        """\
+        def spin():
+            while True:
+                pass
+
+        def main():
+            try:
+                spin()
+            except Exception:
+                return "survived"
+        """
+    )
+    with pytest.raises(OutOfFuel):
+        run_contract(source, fuel=10_000)
+
+
+def test_deep_recursion_is_refused_and_the_host_is_unharmed(run_contract: RunContract) -> None:
+    limit_before = sys.getrecursionlimit()
+    source = "def down(n):\n    return down(n + 1)\ndef main():\n    return down(0)"
+    with pytest.raises(SandboxViolation, match="call depth"):
+        run_contract(source, fuel=10**7)
+    assert sys.getrecursionlimit() == limit_before
+
+
+def test_lambda_recursion_is_refused(run_contract: RunContract) -> None:
+    source = "down = lambda n: down(n + 1)\ndef main():\n    return down(0)"
+    with pytest.raises(SandboxViolation, match="call depth"):
+        run_contract(source, fuel=10**7)
+
+
+def test_recursion_caught_by_the_contract_is_still_fatal(run_contract: RunContract) -> None:
+    source = textwrap.dedent(
+        """\
+        def down(n):
+            return down(n + 1)
+
+        def main():
+            try:
+                down(0)
+            except Exception:
+                return "survived"
+        """
+    )
+    with pytest.raises(SandboxViolation, match="call depth"):
+        run_contract(source, fuel=10**7)
+
+
+def test_host_recursion_error_cannot_be_handled(run_contract: RunContract) -> None:
+    # Comparing deeply nested lists recurses in C: where it fails depends on the host.
+    source = textwrap.dedent(
+        """\
+        def main():
+            a = []
+            b = []
+            for _ in range(100000):
+                a = [a]
+                b = [b]
+            try:
+                return a == b
+            except RuntimeError:
+                return "handled"
+        """
+    )
+    with pytest.raises(SandboxViolation, match=r"RecursionError|recursion"):
+        run_contract(source, fuel=10**7)
+
+
+def test_forbidden_builtins_do_not_exist_at_run_time(run_contract: RunContract) -> None:
+    for name in ("type", "object", "setattr", "id", "hash", "set", "float", "format"):
+        source = f"def main():\n    f = {name}\n    return f"
+        with pytest.raises(ContractFailed, match=f"NameError: name '{name}' is not defined"):
+            run_contract(source)
+
+
+def test_base_exceptions_are_out_of_reach(run_contract: RunContract) -> None:
+    for name in ("SystemExit", "KeyboardInterrupt", "BaseException", "GeneratorExit"):
+        with pytest.raises(ContractFailed, match="NameError"):
+            run_contract(f"def main():\n    raise {name}()")
+
+
+def test_contract_code_cannot_run_outside_a_metered_call(run_contract: RunContract) -> None:
+    run = run_contract("def make():\n    return lambda: 1\ndef main():\n    return make()")
+    with pytest.raises(SandboxViolation, match="outside a metered call"):
+        run.result()
+
+
+def test_sdk_objects_take_items_but_not_attributes(run_contract: RunContract) -> None:
+    from edgechain.execution.sandbox.guards import ItemWriteProxy
+
+    class Store(dict[str, int]):
+        pass
+
+    Store.__module__ = "edgechain.sdk.fake"
+    store = Store()
+    proxy = ItemWriteProxy(store)
+    proxy["a"] = 1
+    assert store == {"a": 1}
+    with pytest.raises(SandboxViolation, match="attribute 'secret'"):
+        proxy.secret = 2
