@@ -83,6 +83,7 @@ class ChainClient:
         block_hash: CryptoHash | None = None,
         timestamp: Timestamp | None = None,
         request_timeout: float = 10.0,
+        clock: Callable[[], Timestamp] = Timestamp.now,
     ) -> None:
         if epoch not in committees:
             raise ClientError(f"no committee known for epoch {epoch}")
@@ -104,6 +105,8 @@ class ChainClient:
         """The last confirmed block's timestamp."""
         self.request_timeout = request_timeout
         """Seconds to wait for one validator's answer."""
+        self.clock = clock
+        """Where block timestamps come from (a fixed sequence makes runs reproducible)."""
         self.rejected_votes: list[RejectedVoteRecord] = []
         """Every vote the client refused, for inspection."""
         self.last_state_hash: CryptoHash | None = None
@@ -163,7 +166,7 @@ class ChainClient:
     ) -> Certificate:
         """Propose a block with these operations (and bundles), certify it, broadcast it."""
         bundles = incoming_bundles if incoming_bundles is not None else []
-        timestamps = [self.timestamp, Timestamp.now()] + [b.bundle.timestamp for b in bundles]
+        timestamps = [self.timestamp, self.clock()] + [b.bundle.timestamp for b in bundles]
         block = Block(
             chain_id=self.chain_id,
             epoch=self.epoch,
