@@ -124,7 +124,7 @@ class Ledger:
         operations: list[Operation] | None = None,
         incoming: list[IncomingBundle] | None = None,
         published_blob_ids: list[BlobId] | None = None,
-        signer: AccountOwner | None | str = "owner",
+        signer: AccountOwner | str | None = "owner",
         timestamp: Timestamp | None = None,
     ) -> Block:
         state = self.chains[chain_id]
@@ -176,22 +176,13 @@ class Ledger:
     def pending(
         self, chain_id: ChainId, action: MessageAction = MessageAction.ACCEPT
     ) -> list[IncomingBundle]:
-        """Every received bundle not yet taken, per origin in order, with ``action``."""
-        state = self.chains[chain_id]
-        incoming: list[IncomingBundle] = []
-        for origin in state.inboxes.indices():
-            inbox = state.inboxes.try_load_entry(origin)
-            assert inbox is not None
-            for bundle in inbox.added_bundles.elements():
-                incoming.append(IncomingBundle(origin, bundle, action))
-        return incoming
+        """Every received bundle not yet taken (protected ones accepted), in inbox order."""
+        return self.chains[chain_id].pending_incoming_bundles(action)
 
     def transfer(
         self, sender: ChainId, recipient: ChainId, amount: Amount, owner: AccountOwner | None = None
     ) -> ExecutedBlock:
-        return self.run(
-            self.make_block(sender, [Transfer(owner, Account(recipient), amount)])
-        )
+        return self.run(self.make_block(sender, [Transfer(owner, Account(recipient), amount)]))
 
     def receive_all(self, chain_id: ChainId) -> ExecutedBlock:
         return self.run(self.make_block(chain_id, incoming=self.pending(chain_id)))
@@ -201,7 +192,10 @@ class Ledger:
 
 
 def make_ledger(
-    balances: Sequence[int], policy: ResourceControlPolicy | None = None, validators: int = 4
+    balances: Sequence[int],
+    policy: ResourceControlPolicy | None = None,
+    validators: int = 4,
+    admin_balance: int = 0,
 ) -> Ledger:
     """An admin chain (index 0) and one chain per balance (indices 1..), each with its owner."""
     committee = Committee.of_equal_weights(
@@ -209,7 +203,7 @@ def make_ledger(
         policy if policy is not None else ResourceControlPolicy.no_fees(),
     )
     ledger = Ledger(committee)
-    ledger.add_root_chain(ADMIN_INDEX, Amount(0), key_pair(0))
+    ledger.add_root_chain(ADMIN_INDEX, Amount(admin_balance), key_pair(0))
     for index, balance in enumerate(balances, start=1):
         ledger.add_root_chain(index, Amount(balance), key_pair(index))
     return ledger
@@ -229,4 +223,3 @@ def state_snapshot(state: ChainStateView) -> tuple[object, ...]:
         state.confirmed_log.count(),
         state.has_pending_changes(),
     )
-

@@ -98,7 +98,7 @@ class MissingCrossChainUpdate(InboxError):
 
 
 class ProtectedMessageRejected(InboxError):
-    """A rejected bundle containing a protected message (those must be accepted)."""
+    """A rejected bundle containing a protected or bouncing message (those must be accepted)."""
 
 
 class PendingChanges(ChainError):

@@ -204,11 +204,12 @@ def _check_incoming_bundles(
     for incoming in block.incoming_bundles:
         by_origin.setdefault(incoming.origin, []).append(incoming)
         if incoming.action == MessageAction.REJECT and any(
-            posted.kind == MessageKind.PROTECTED for posted in incoming.bundle.messages
+            not posted.kind.may_be_rejected() for posted in incoming.bundle.messages
         ):
             raise ProtectedMessageRejected(
                 f"block {block.height} of chain {chain_state.chain_id} rejects a bundle from"
-                f" {incoming.origin} at height {incoming.bundle.height} holding a protected message"
+                f" {incoming.origin} at height {incoming.bundle.height} holding a protected or"
+                " bouncing message"
             )
     for origin, incomings in by_origin.items():
         bundles = [incoming.bundle for incoming in incomings]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from edgechain.base.crypto import CryptoHash
 from edgechain.base.identifiers import ChainId
 from edgechain.base.values import BlockHeight, Timestamp
-from edgechain.chain.block import ExecutedBlock, MessageBundle
+from edgechain.chain.block import ExecutedBlock, IncomingBundle, MessageBundle
 from edgechain.chain.errors import OutcomeMismatch
 from edgechain.chain.execution import execute_block
 from edgechain.chain.inbox import InboxStateView, OutboxStateView
@@ -21,6 +21,7 @@ from edgechain.chain.manager import ChainManager
 from edgechain.chain.tip import GENESIS_TIP, ChainTipState
 from edgechain.execution.blobs import BlobChecker
 from edgechain.execution.description import ChainDescription, InitialChainConfig
+from edgechain.execution.messages import MessageAction, OpenChainMessage
 from edgechain.execution.state import ExecutionStateView
 from edgechain.views.composite_view import RootView
 from edgechain.views.context import ViewContext
@@ -85,6 +86,40 @@ class ChainStateView(RootView):
             if inbox is not None and inbox.added_bundles.count() > 0:
                 origins.append(origin)
         return origins
+
+    def pending_incoming_bundles(
+        self, action: MessageAction = MessageAction.ACCEPT
+    ) -> list[IncomingBundle]:
+        """Every received bundle not yet taken, ready for the next block, with ``action``.
+
+                Bundles of one origin stay in order; origins follow their ids, except that the
+                bundle opening this chain (its parent's ``OpenChain`` message) comes first, as a
+                child chain's first block must begin with it. Bundles holding protected or bouncing
+        messages are always accepted (they may not be rejected).
+        """
+        incoming: list[IncomingBundle] = []
+        for origin in self.inboxes.indices():
+            inbox = self.inboxes.try_load_entry(origin)
+            if inbox is None:
+                continue
+            for bundle in inbox.added_bundles.elements():
+                must_accept = any(not posted.kind.may_be_rejected() for posted in bundle.messages)
+                incoming.append(
+                    IncomingBundle(origin, bundle, MessageAction.ACCEPT if must_accept else action)
+                )
+        if not self.is_active():
+            opening = [
+                position
+                for position, candidate in enumerate(incoming)
+                if candidate.bundle.messages
+                and isinstance(candidate.bundle.messages[0].message, OpenChainMessage)
+            ]
+            if opening:
+                origin = incoming[opening[0]].origin
+                from_parent = [candidate for candidate in incoming if candidate.origin == origin]
+                others = [candidate for candidate in incoming if candidate.origin != origin]
+                incoming = from_parent + others
+        return incoming
 
     def apply_confirmed_block(
         self,

@@ -3,8 +3,9 @@
 An operation (or a message) produces ``OutgoingMessage``s. Once the block is certified,
 they are delivered to the recipients' inboxes; the recipient's owner accepts or rejects
 them in a later block. The ``MessageKind`` decides what a rejection does: a *tracked*
-message bounces back to its sender, a *protected* one cannot be rejected, a *simple* or
-*bouncing* one is dropped.
+message bounces back to its sender, a *simple* one is dropped, and *protected* and
+*bouncing* ones cannot be rejected (a bounced credit must return to its sender, so that
+no tokens are ever lost in transit; Linera drops rejected bounces instead).
 """
 
 from __future__ import annotations
@@ -111,12 +112,16 @@ Message = SystemMessage | UserMessage
 class MessageKind(enum.Enum):
     """What happens when the recipient rejects a message."""
 
+    def may_be_rejected(self) -> bool:
+        """Whether a block may reject a bundle holding a message of this kind."""
+        return self not in (MessageKind.PROTECTED, MessageKind.BOUNCING)
+
     SIMPLE = "Simple"
     """Dropped when rejected."""
     TRACKED = "Tracked"
     """Bounces back to the sender (as a ``BOUNCING`` message) when rejected."""
     BOUNCING = "Bouncing"
-    """A tracked message on its way back; dropped if rejected again."""
+    """A tracked message on its way back to its sender; cannot be rejected."""
     PROTECTED = "Protected"
     """Cannot be rejected."""
 
@@ -127,7 +132,7 @@ class MessageAction(enum.Enum):
     ACCEPT = "Accept"
     """Execute its messages."""
     REJECT = "Reject"
-    """Skip them (tracked messages bounce back; protected ones may not be rejected)."""
+    """Skip them (tracked messages bounce back; protected and bouncing ones may not be rejected)."""
 
 
 @dataclass(frozen=True, slots=True)
