@@ -251,3 +251,77 @@ def test_sdk_objects_take_items_but_not_attributes(run_contract: RunContract) ->
     assert store == {"a": 1}
     with pytest.raises(SandboxViolation, match="attribute 'secret'"):
         proxy.secret = 2
+
+
+LYING_SUBCLASSES = {
+    "str subclass hiding its length": (
+        "class S(str):\n    def __len__(self):\n        return 0\n"
+        "def main():\n    return S('x') * 10 ** 10"
+    ),
+    "int subclass hiding its size": (
+        "class I(int):\n    def bit_length(self):\n        return 0\n"
+        "def main():\n    return I(10) ** 10 ** 10"
+    ),
+    "list subclass hiding its length from list()": (
+        "class L(list):\n    def __len__(self):\n        return 0\n"
+        "def main():\n    big = L(range(10 ** 5))\n    for _ in range(10 ** 6):\n        x = list(big)"
+    ),
+    "str subclass lying to replace pricing": (
+        "class S(str):\n    def count(self, sub):\n        return 0\n"
+        "def main():\n    return S('x' * 1000).replace('x', 'y' * 10 ** 7)"
+    ),
+}
+
+
+@pytest.mark.parametrize("source", list(LYING_SUBCLASSES.values()), ids=list(LYING_SUBCLASSES))
+def test_subclasses_cannot_lie_to_the_pricing(run_contract: RunContract, source: str) -> None:
+    with pytest.raises(OutOfFuel):
+        run_contract(source, fuel=10**6)
+
+
+HOST_CALLBACK_TRICKS = {
+    "sort key str": "class X:\n    pass\ndef main():\n    items = [X(), X()]\n    items.sort(key=str)",
+    "sorted key repr": "class X:\n    pass\ndef main():\n    return sorted([X(), X()], key=repr)",
+    "map str": "class X:\n    pass\ndef main():\n    return list(map(str, [X()]))",
+    "property str": (
+        "class X:\n    text = property(str)\ndef main():\n    return X().text"
+    ),
+    "classmethod str": (
+        "class X:\n    name = classmethod(str)\ndef main():\n    return X.name()"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "source", list(HOST_CALLBACK_TRICKS.values()), ids=list(HOST_CALLBACK_TRICKS)
+)
+def test_builtins_handed_to_host_code_stay_guarded(run_contract: RunContract, source: str) -> None:
+    with pytest.raises(SandboxViolation, match="default repr"):
+        run_contract(source)
+
+
+def test_bytes_constructor_through_a_variable_is_priced(run_contract: RunContract) -> None:
+    source = (
+        "class Holder:\n    def __init__(self):\n        self.make = bytes\n"
+        "def main():\n    maker = bytes\n    holder = Holder()\n"
+        "    return [maker, holder.make][0](10 ** 10)"
+    )
+    with pytest.raises(OutOfFuel):
+        run_contract(source, fuel=10**6)
+    with pytest.raises(OutOfFuel):
+        run_contract(source.replace("[maker, holder.make][0]", "holder.make"), fuel=10**6)
+
+
+def test_super_works_and_cannot_be_rebound(run_contract: RunContract) -> None:
+    source = (
+        "class Base:\n    def __init__(self, value):\n        self.value = value\n"
+        "    def describe(self):\n        return 'base'\n"
+        "class Child(Base):\n    def __init__(self):\n        super().__init__(3)\n"
+        "    def describe(self):\n        return super().describe() + '+child'\n"
+        "def main():\n    child = Child()\n    return (child.value, child.describe())"
+    )
+    assert run_contract(source).result == (3, "base+child")
+    with pytest.raises(SandboxViolation, match="'super' may not be rebound"):
+        run_contract("super = bytes\ndef main():\n    return super(10 ** 10)")
+    with pytest.raises(SandboxViolation, match="'super' may not be rebound"):
+        run_contract("def main(super=bytes):\n    return super(10 ** 10)")

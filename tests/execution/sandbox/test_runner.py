@@ -211,7 +211,7 @@ def test_sdk_modules_expose_only_their_public_api(
         "import edgechain.sdk.testkit\ndef main():\n    return edgechain.sdk.testkit.os",
         "from edgechain.sdk import testkit\ndef main():\n    return testkit.internal",
     ):
-        with pytest.raises(SandboxViolation, match="may not be imported|of module"):
+        with pytest.raises(SandboxViolation, match=r"may not be imported|of module"):
             run_contract(attack)
 
 

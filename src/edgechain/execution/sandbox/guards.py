@@ -128,12 +128,24 @@ SAFE_EXCEPTIONS: tuple[type[BaseException], ...] = (
 
 def int_words(value: int) -> int:
     """The number of 64-bit words of `value` (at least 1)."""
-    return abs(value).bit_length() // 64 + 1
+    return int.bit_length(value) // 64 + 1
 
 
 def int_cost(words: int) -> int:
     """Elements charged for making an integer of `words` words (grows quadratically when big)."""
     return words + words * words // 4096
+
+
+_LENGTH_TYPES: tuple[type, ...] = (str, bytes, list, tuple, dict, range)
+
+
+def true_len(value: Any) -> int:
+    """The length of a builtin container, ignoring a `__len__` a subclass may define."""
+    for base in _LENGTH_TYPES:
+        if isinstance(value, base):
+            length: int = base.__len__(value)  # type: ignore[attr-defined]
+            return length
+    return len(value)
 
 
 def data_size(value: object) -> int:
@@ -143,7 +155,7 @@ def data_size(value: object) -> int:
     if isinstance(value, int):
         return int_words(value)
     if isinstance(value, str | bytes | list | tuple | dict):
-        return len(value)
+        return true_len(value)
     return 1
 
 
@@ -285,8 +297,8 @@ class SandboxGuards:
         """A list of the items of `iterable`, priced per item (sized builtins in one charge)."""
         if isinstance(iterable, set | frozenset):
             self.violation("iteration over a set: its order differs between processes")
-        if isinstance(iterable, list | tuple | str | bytes | dict | range):
-            self.charge(len(iterable) * max(self.costs.iteration, self.costs.element))
+        if type(iterable) in _LENGTH_TYPES:
+            self.charge(true_len(iterable) * max(self.costs.iteration, self.costs.element))
             return list(iterable)
         return list(self.metered_iter(iterable))
 
@@ -306,7 +318,7 @@ class SandboxGuards:
         """`_star_kw_(x)` for `**x`: priced by size."""
         if not isinstance(mapping, dict):
             self.violation(f"** unpacking of a {type(mapping).__name__}; use a dict")
-        self.charge_elements(len(mapping))
+        self.charge_elements(true_len(mapping))
         return mapping
 
     # -- attribute access
@@ -397,6 +409,8 @@ class SandboxGuards:
         self, obj: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[Any, ...]:
         """Charge for a builtin method call before it runs; may materialize iterable arguments."""
+        if "key" in kwargs:
+            kwargs["key"] = self.guard_callable(kwargs["key"])
         for value in (*args, *kwargs.values()):
             if isinstance(value, set | frozenset):
                 self.violation(f"a set passed to {type(obj).__name__}.{name}()")
@@ -404,14 +418,14 @@ class SandboxGuards:
         argument_size = sum(data_size(value) for value in args)
         if name == "join" and args:
             parts = self.materialize(args[0])
-            total = sum(data_size(part) for part in parts) + own_size * len(parts)
+            total = sum(data_size(part) for part in parts) + own_size * true_len(parts)
             self.charge_elements(total)
             return (parts, *args[1:])
         if name in ("extend", "update", "fromkeys") and args:
             items: Any = args[0]
             if not isinstance(items, dict):
                 items = self.materialize(items)
-            self.charge_elements(len(items) + 1)
+            self.charge_elements(true_len(items) + 1)
             return (items, *args[1:])
         if name in ("ljust", "rjust", "center", "zfill") and args and isinstance(args[0], int):
             self.charge_elements(max(args[0], own_size))
@@ -421,30 +435,32 @@ class SandboxGuards:
             self.charge_elements(length if isinstance(length, int) else 1)
             return args
         self.charge_elements(own_size + argument_size)
-        if name == "replace" and len(args) >= 2 and isinstance(obj, str | bytes):
-            count = obj.count(args[0])  # type: ignore[arg-type]
-            if len(args) >= 3 and isinstance(args[2], int) and args[2] >= 0:
+        if name == "replace" and true_len(args) >= 2 and isinstance(obj, str | bytes):
+            count = (
+                str.count(obj, args[0]) if isinstance(obj, str) else bytes.count(obj, args[0])
+            )
+            if true_len(args) >= 3 and isinstance(args[2], int) and args[2] >= 0:
                 count = min(count, args[2])
             self.charge_elements(own_size + count * data_size(args[1]))
         elif name == "expandtabs" and isinstance(obj, str | bytes):
             tab_size = args[0] if args else kwargs.get("tabsize", 8)
-            tabs = obj.count("\t") if isinstance(obj, str) else obj.count(b"\t")
+            tabs = str.count(obj, "\t") if isinstance(obj, str) else bytes.count(obj, b"\t")
             self.charge_elements(tabs * (tab_size if isinstance(tab_size, int) else 8))
         elif name == "translate" and isinstance(obj, str) and args and isinstance(args[0], dict):
-            longest = max((data_size(value) for value in args[0].values()), default=1)
+            longest = max((data_size(value) for value in dict.values(args[0])), default=1)
             self.charge_elements(own_size * longest)
         elif name == "encode":
             self.charge_elements(own_size * 4)
         elif name == "sort" and isinstance(obj, list):
-            self.charge_elements(len(obj) * max(len(obj).bit_length(), 1))
+            self.charge_elements(true_len(obj) * max(int.bit_length(true_len(obj)), 1))
         return args
 
     # -- items and writes
 
     def getitem(self, obj: Any, key: Any) -> Any:
         """`_getitem_`: a slice of a builtin sequence is priced by the length it copies."""
-        if isinstance(key, slice) and isinstance(obj, list | tuple | str | bytes | range):
-            self.charge_elements(len(range(*key.indices(len(obj)))))
+        if isinstance(key, slice) and isinstance(obj, list | tuple | str | bytes):
+            self.charge_elements(true_len(range(*key.indices(true_len(obj)))))
         return obj[key]
 
     def write(self, obj: Any) -> Any:
@@ -499,11 +515,11 @@ class SandboxGuards:
             return (self.materialize(first), *args[1:])
         if issubclass(cls, dict):
             if isinstance(first, dict):
-                self.charge_elements(len(first))
+                self.charge_elements(true_len(first))
                 return args
             return (self.materialize(first), *args[1:])
         if issubclass(cls, str):
-            if len(args) == 1:
+            if true_len(args) == 1:
                 self.charge_elements(self.text_size(first))
             else:
                 self.charge_elements(data_size(first))
@@ -513,10 +529,10 @@ class SandboxGuards:
                 self.charge_elements(first)
                 return args
             if isinstance(first, str):
-                self.charge_elements(4 * len(first))
+                self.charge_elements(4 * true_len(first))
                 return args
             return (self.materialize(first), *args[1:])
-        if isinstance(first, str | bytes) and len(first) > self.limits.max_int_digits:
+        if isinstance(first, str | bytes) and true_len(first) > self.limits.max_int_digits:
             self.violation(f"int() of text longer than {self.limits.max_int_digits}")
         return args
 
@@ -551,8 +567,8 @@ class SandboxGuards:
             if op == "**":
                 if right < 0:
                     self.violation("a negative exponent makes a float: contracts use integers")
-                result_bits = max(abs(left).bit_length(), 1) * right
-                self.charge_elements(int_cost(result_bits // 64 + 1) + right.bit_length())
+                result_bits = max(int.bit_length(left), 1) * right
+                self.charge_elements(int_cost(result_bits // 64 + 1) + int.bit_length(right))
             elif op == "<<":
                 self.charge_elements(int_cost(left_words + max(right, 0) // 64) - 1)
             elif op in ("*", "//", "%"):
@@ -562,10 +578,10 @@ class SandboxGuards:
             return
         if op == "*":
             if left_int and isinstance(right, str | bytes | list | tuple):
-                self.charge_elements(len(right) * max(left, 0))
+                self.charge_elements(true_len(right) * max(left, 0))
                 return
             if right_int and isinstance(left, str | bytes | list | tuple):
-                self.charge_elements(len(left) * max(right, 0))
+                self.charge_elements(true_len(left) * max(right, 0))
                 return
         if op == "%" and isinstance(left, str | bytes):
             self._price_percent_format(left, right)
@@ -576,11 +592,11 @@ class SandboxGuards:
         text = template.decode("latin-1") if isinstance(template, bytes) else template
         if "*" in text:
             self.violation("'*' width in %-formatting: widths must be written in the template")
-        widths = [int(digits) for digits in _WIDTH_DIGITS.findall(text) if len(digits) < 12]
-        if any(len(digits) >= 12 for digits in _WIDTH_DIGITS.findall(text)):
+        widths = [int(digits) for digits in _WIDTH_DIGITS.findall(text) if true_len(digits) < 12]
+        if any(true_len(digits) >= 12 for digits in _WIDTH_DIGITS.findall(text)):
             self.violation("a %-format width above 10**11")
         argument_values = arguments if isinstance(arguments, tuple) else (arguments,)
-        size = len(text) + sum(widths)
+        size = true_len(text) + sum(widths)
         for value in argument_values:
             size += self.text_size(value)
         self.charge_elements(size)
@@ -593,9 +609,9 @@ class SandboxGuards:
             if isinstance(item, int):
                 self.charge(self.costs.element)
             else:
-                self.charge_elements(len(container))
+                self.charge_elements(true_len(container))
         elif isinstance(container, str | bytes | list | tuple):
-            self.charge_elements(len(container) + data_size(item))
+            self.charge_elements(true_len(container) + data_size(item))
         elif isinstance(container, Iterator) or not hasattr(type(container), "__contains__"):
             return any(value == item for value in self.metered_iter(container))
         else:
@@ -607,7 +623,7 @@ class SandboxGuards:
     def text(self, value: Any, conversion: int, spec: str) -> str:
         """`_text_(value, conversion, spec)` for an f-string field."""
         widths = _WIDTH_DIGITS.findall(spec)
-        if any(len(digits) >= 12 for digits in widths):
+        if any(true_len(digits) >= 12 for digits in widths):
             self.violation("an f-string width above 10**11")
         self.charge_elements(self.text_size(value) + sum(int(digits) for digits in widths))
         if conversion == ord("r"):
@@ -625,23 +641,23 @@ class SandboxGuards:
         if value is None or isinstance(value, bool):
             return 5
         if isinstance(value, int):
-            if abs(value).bit_length() > self._max_int_bits:
+            if int.bit_length(value) > self._max_int_bits:
                 self.violation(f"text of an integer above {self.limits.max_int_digits} digits")
-            return abs(value).bit_length() // 3 + 2
+            return int.bit_length(value) // 3 + 2
         if isinstance(value, str):
-            return len(value) + 2
+            return true_len(value) + 2
         if isinstance(value, bytes):
-            return 4 * len(value) + 3
+            return 4 * true_len(value) + 3
         if isinstance(value, enum.Enum):
-            return 32 + len(value.name) + self.text_size(value.value, depth + 1)
+            return 32 + true_len(value.name) + self.text_size(value.value, depth + 1)
         if isinstance(value, list | tuple):
-            self.charge_elements(len(value))
+            self.charge_elements(true_len(value))
             return 2 + sum(self.text_size(item, depth + 1) + 2 for item in value)
         if isinstance(value, dict):
-            self.charge_elements(len(value))
+            self.charge_elements(true_len(value))
             return 2 + sum(
                 self.text_size(key, depth + 1) + self.text_size(item, depth + 1) + 2
-                for key, item in value.items()
+                for key, item in dict.items(value)
             )
         if isinstance(value, BaseException):
             return 32 + self.text_size(value.args, depth + 1)
@@ -649,8 +665,8 @@ class SandboxGuards:
         if self._has_own_text(value_type):
             return 64
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return len(value_type.__qualname__) + sum(
-                len(field.name) + self.text_size(getattr(value, field.name), depth + 1) + 3
+            return true_len(value_type.__qualname__) + sum(
+                true_len(field.name) + self.text_size(getattr(value, field.name), depth + 1) + 3
                 for field in dataclasses.fields(value)
                 if field.repr
             )
@@ -673,12 +689,14 @@ class SandboxGuards:
             and getattr(value_type, "__repr__", None) is not object.__repr__
         )
 
-    def builtin_str(self, value: Any = "", encoding: str | None = None, errors: str = "strict") -> str:
+    def builtin_str(
+        self, value: Any = "", encoding: str | None = None, errors: str = "strict"
+    ) -> str:
         """The `str` builtin: deterministic text only, priced by size."""
         if encoding is not None:
             if not isinstance(value, bytes):
                 self.violation("str(value, encoding) needs bytes")
-            self.charge_elements(len(value))
+            self.charge_elements(true_len(value))
             return str(value, encoding, errors)
         self.charge_elements(self.text_size(value))
         return str(value)
@@ -693,9 +711,9 @@ class SandboxGuards:
     def builtin_int(self, value: Any = 0, base: Any = dataclasses.MISSING) -> int:
         """The `int` builtin: parsing is priced and capped at `max_int_digits`."""
         if isinstance(value, str | bytes):
-            if len(value) > self.limits.max_int_digits:
+            if true_len(value) > self.limits.max_int_digits:
                 self.violation(f"int() of text longer than {self.limits.max_int_digits}")
-            self.charge_elements(len(value))
+            self.charge_elements(true_len(value))
             return int(value) if base is dataclasses.MISSING else int(value, base)
         if base is not dataclasses.MISSING:
             self.violation("int() with a base needs text")
@@ -703,7 +721,9 @@ class SandboxGuards:
             self.violation("int() of a float")
         return int(value)
 
-    def builtin_bytes(self, source: Any = b"", encoding: str | None = None, errors: str = "strict") -> bytes:
+    def builtin_bytes(
+        self, source: Any = b"", encoding: str | None = None, errors: str = "strict"
+    ) -> bytes:
         """The `bytes` builtin: the length is paid before the bytes are made."""
         if isinstance(source, int):
             self.charge_elements(source)
@@ -711,7 +731,7 @@ class SandboxGuards:
         if isinstance(source, str):
             if encoding is None:
                 self.violation("bytes(str) needs an encoding")
-            self.charge_elements(4 * len(source))
+            self.charge_elements(4 * true_len(source))
             return source.encode(encoding, errors)
         return bytes(self.materialize(source))
 
@@ -726,25 +746,27 @@ class SandboxGuards:
     def builtin_dict(self, source: Any = (), **kwargs: Any) -> dict[Any, Any]:
         """The `dict` builtin, priced per item."""
         if isinstance(source, dict):
-            self.charge_elements(len(source) + len(kwargs))
+            self.charge_elements(true_len(source) + true_len(kwargs))
             return dict(source, **kwargs)
-        self.charge_elements(len(kwargs))
+        self.charge_elements(true_len(kwargs))
         return dict(self.materialize(source), **kwargs)
 
-    def builtin_sorted(self, iterable: Iterable[Any], *, key: Any = None, reverse: bool = False) -> list[Any]:
+    def builtin_sorted(
+        self, iterable: Iterable[Any], *, key: Any = None, reverse: bool = False
+    ) -> list[Any]:
         """The `sorted` builtin: n·log2(n) elements (key calls are metered as contract calls)."""
         items = self.materialize(iterable)
-        self.charge_elements(len(items) * max(len(items).bit_length(), 1))
+        self.charge_elements(true_len(items) * max(int.bit_length(true_len(items)), 1))
         return sorted(items, key=self.guard_callable(key), reverse=reverse)
 
-    def builtin_sum(self, iterable: Iterable[Any], start: int = 0) -> Any:
-        """The `sum` builtin, of integers only (summing lists or strings is quadratic)."""
-        if not isinstance(start, int):
-            self.violation("sum() with a start that is not an integer; use join or extend")
+    def builtin_sum(self, iterable: Iterable[Any], start: Any = 0) -> Any:
+        """The `sum` builtin, priced per item and per addition; not of sequences (quadratic)."""
+        if isinstance(start, SIZED_BUILTINS):
+            self.violation("sum() of sequences is quadratic; use join or extend")
         total = start
         for item in self.metered_iter(iterable):
-            if not isinstance(item, int):
-                self.violation(f"sum() of a {type(item).__name__}; sum adds integers")
+            if isinstance(item, SIZED_BUILTINS):
+                self.violation("sum() of sequences is quadratic; use join or extend")
             total = self.binop("+", total, item)
         return total
 
@@ -752,7 +774,7 @@ class SandboxGuards:
         """The `min` builtin, priced per item."""
         if "key" in kwargs:
             kwargs["key"] = self.guard_callable(kwargs["key"])
-        if len(args) == 1:
+        if true_len(args) == 1:
             return min(self.metered_iter(args[0]), **kwargs)
         return min(*args, **kwargs)
 
@@ -760,7 +782,7 @@ class SandboxGuards:
         """The `max` builtin, priced per item."""
         if "key" in kwargs:
             kwargs["key"] = self.guard_callable(kwargs["key"])
-        if len(args) == 1:
+        if true_len(args) == 1:
             return max(self.metered_iter(args[0]), **kwargs)
         return max(*args, **kwargs)
 
@@ -772,17 +794,23 @@ class SandboxGuards:
         """The `all` builtin, priced per item."""
         return all(self.metered_iter(iterable))
 
-    def builtin_enumerate(self, iterable: Iterable[Any], start: int = 0) -> Iterator[tuple[int, Any]]:
+    def builtin_enumerate(
+        self, iterable: Iterable[Any], start: int = 0
+    ) -> Iterator[tuple[int, Any]]:
         """The `enumerate` builtin over a metered iterator."""
         return enumerate(self.metered_iter(iterable), start)
 
-    def builtin_zip(self, *iterables: Iterable[Any], strict: bool = False) -> Iterator[tuple[Any, ...]]:
+    def builtin_zip(
+        self, *iterables: Iterable[Any], strict: bool = False
+    ) -> Iterator[tuple[Any, ...]]:
         """The `zip` builtin over metered iterators."""
         return zip(*(self.metered_iter(iterable) for iterable in iterables), strict=strict)
 
     def builtin_map(self, function: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]:
         """The `map` builtin over metered iterators."""
-        return map(self.guard_callable(function), *(self.metered_iter(iterable) for iterable in iterables))
+        return map(
+            self.guard_callable(function), *(self.metered_iter(iterable) for iterable in iterables)
+        )
 
     def builtin_filter(self, function: Any, iterable: Iterable[Any]) -> Iterator[Any]:
         """The `filter` builtin over a metered iterator."""
@@ -798,6 +826,22 @@ class SandboxGuards:
         """The `iter` builtin (one argument), metered."""
         return self.metered_iter(iterable)
 
+    def builtin_property(
+        self, fget: Any = None, fset: Any = None, fdel: Any = None, doc: str | None = None
+    ) -> property:
+        """The `property` builtin; builtin constructors as accessors are priced."""
+        return property(
+            self.guard_callable(fget), self.guard_callable(fset), self.guard_callable(fdel), doc
+        )
+
+    def builtin_staticmethod(self, function: Any) -> Any:
+        """The `staticmethod` builtin; a builtin constructor is priced."""
+        return staticmethod(self.guard_callable(function))
+
+    def builtin_classmethod(self, function: Any) -> Any:
+        """The `classmethod` builtin; a builtin constructor is priced."""
+        return classmethod(self.guard_callable(function))
+
     def builtin_pow(self, base: int, exponent: int, modulus: int | None = None) -> int:
         """The `pow` builtin: priced like `**`; with a modulus, by the modulus' size."""
         if modulus is None:
@@ -808,7 +852,7 @@ class SandboxGuards:
         if exponent < 0:
             self.violation("pow() with a negative exponent")
         words = int_words(modulus)
-        self.charge_elements(int_cost(words) * max(exponent.bit_length(), 1))
+        self.charge_elements(int_cost(words) * max(int.bit_length(exponent), 1))
         return pow(base, exponent, modulus)
 
     def builtin_divmod(self, left: int, right: int) -> tuple[int, int]:
@@ -886,9 +930,7 @@ class SandboxGuards:
 
     def builtins(self) -> dict[str, Any]:
         """The `__builtins__` of a contract module: safe builtins and guarded replacements."""
-        namespace: dict[str, Any] = {
-            exception.__name__: exception for exception in SAFE_EXCEPTIONS
-        }
+        namespace: dict[str, Any] = {exception.__name__: exception for exception in SAFE_EXCEPTIONS}
         namespace.update(
             {
                 "__build_class__": builtins.__build_class__,
@@ -901,7 +943,7 @@ class SandboxGuards:
                 "bytes": bytes,
                 "callable": callable,
                 "chr": chr,
-                "classmethod": classmethod,
+                "classmethod": self.builtin_classmethod,
                 "dict": dict,
                 "divmod": self.builtin_divmod,
                 "enumerate": self.builtin_enumerate,
@@ -922,14 +964,14 @@ class SandboxGuards:
                 "oct": self.radix_text(oct),
                 "ord": ord,
                 "pow": self.builtin_pow,
-                "property": property,
+                "property": self.builtin_property,
                 "range": range,
                 "repr": self.builtin_repr,
                 "reversed": self.builtin_reversed,
                 "round": self.builtin_round,
                 "slice": slice,
                 "sorted": self.builtin_sorted,
-                "staticmethod": staticmethod,
+                "staticmethod": self.builtin_staticmethod,
                 "str": str,
                 "sum": self.builtin_sum,
                 "super": super,

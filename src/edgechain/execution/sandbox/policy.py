@@ -129,6 +129,25 @@ class ContractPolicy(RestrictingNodeTransformer):
 
     # -- reporting
 
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        self.check_builtin_bindings(node)
+        return super().visit_Module(node)  # type: ignore[return-value]
+
+    def check_builtin_bindings(self, tree: ast.Module) -> None:
+        """Refuse rebinding `super`: its calls are left unrouted so that `super()` works."""
+        for child in ast.walk(tree):
+            bound: list[str] = []
+            if isinstance(child, ast.Name) and not isinstance(child.ctx, ast.Load):
+                bound.append(child.id)
+            elif isinstance(child, ast.arg):
+                bound.append(child.arg)
+            elif isinstance(child, ast.alias):
+                bound.append(child.asname or child.name)
+            elif isinstance(child, ast.FunctionDef | ast.ClassDef | ast.ExceptHandler):
+                bound.append(child.name or "")
+            if "super" in bound:
+                self.error(child, "the name 'super' may not be rebound")
+
     def error(self, node: ast.AST, info: str) -> None:
         lineno = getattr(node, "lineno", None)
         self.located_errors.append((lineno, info))

@@ -176,7 +176,9 @@ class ContractSandbox:
                 raise SandboxViolation(f"the contract defines no {path!r}") from error
         return value
 
-    def call(self, meter: FuelMeter, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def call(
+        self, meter: FuelMeter, function: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
         """Call `function` (contract code, or host code that calls into it) under `meter`.
 
         Raises `OutOfFuel` or `SandboxViolation` when the contract broke the rules, even if its
