@@ -128,7 +128,9 @@ REFUSED_AT_RUN_TIME = {
     list(REFUSED_AT_RUN_TIME.values()),
     ids=list(REFUSED_AT_RUN_TIME),
 )
-def test_attack_is_refused_at_run_time(run_contract: RunContract, source: str, fragment: str) -> None:
+def test_attack_is_refused_at_run_time(
+    run_contract: RunContract, source: str, fragment: str
+) -> None:
     with pytest.raises(SandboxViolation) as caught:
         run_contract(source, siblings={"state": "x = 1\n"})
     assert fragment in str(caught.value)
@@ -283,12 +285,8 @@ HOST_CALLBACK_TRICKS = {
     "sort key str": "class X:\n    pass\ndef main():\n    items = [X(), X()]\n    items.sort(key=str)",
     "sorted key repr": "class X:\n    pass\ndef main():\n    return sorted([X(), X()], key=repr)",
     "map str": "class X:\n    pass\ndef main():\n    return list(map(str, [X()]))",
-    "property str": (
-        "class X:\n    text = property(str)\ndef main():\n    return X().text"
-    ),
-    "classmethod str": (
-        "class X:\n    name = classmethod(str)\ndef main():\n    return X.name()"
-    ),
+    "property str": ("class X:\n    text = property(str)\ndef main():\n    return X().text"),
+    "classmethod str": ("class X:\n    name = classmethod(str)\ndef main():\n    return X.name()"),
 }
 
 

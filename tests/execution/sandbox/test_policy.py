@@ -69,7 +69,10 @@ REFUSED_AT_COMPILATION = {
     "yield": ("def g():\n    yield 1", "yield"),
     "yield from": ("def g():\n    yield from [1]", "yield"),
     "global": ("x = 1\ndef f():\n    global x\n    x = 2", "global"),
-    "nonlocal": ("def f():\n    x = 1\n    def g():\n        nonlocal x\n        x = 2", "Nonlocal"),
+    "nonlocal": (
+        "def f():\n    x = 1\n    def g():\n        nonlocal x\n        x = 2",
+        "Nonlocal",
+    ),
     "async def": ("async def f():\n    pass", "AsyncFunctionDef"),
     "match": ("match 1:\n    case 1:\n        pass", "Match"),
     "except*": ("try:\n    pass\nexcept* ValueError:\n    pass", "TryStar"),

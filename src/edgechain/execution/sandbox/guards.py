@@ -436,9 +436,7 @@ class SandboxGuards:
             return args
         self.charge_elements(own_size + argument_size)
         if name == "replace" and true_len(args) >= 2 and isinstance(obj, str | bytes):
-            count = (
-                str.count(obj, args[0]) if isinstance(obj, str) else bytes.count(obj, args[0])
-            )
+            count = str.count(obj, args[0]) if isinstance(obj, str) else bytes.count(obj, args[0])
             if true_len(args) >= 3 and isinstance(args[2], int) and args[2] >= 0:
                 count = min(count, args[2])
             self.charge_elements(own_size + count * data_size(args[1]))

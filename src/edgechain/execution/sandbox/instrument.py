@@ -142,7 +142,8 @@ class FuelInstrumenter(ast.NodeTransformer):
         if isinstance(function, ast.Name) and function.id.startswith("_"):
             return node  # a hook inserted by RestrictedPython or by this pass
         if isinstance(function, ast.Name) and function.id == "super":
-            return node  # zero-argument super() reads its caller's frame; the policy bars rebinding it
+            # Zero-argument super() reads its caller's frame; the policy bars rebinding it.
+            return node
         if (
             isinstance(function, ast.Call)
             and isinstance(function.func, ast.Name)
