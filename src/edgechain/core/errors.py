@@ -45,10 +45,6 @@ class BlobsNotFound(WorkerError):
         self.blob_ids = blob_ids
 
 
-class UntrustedCommittee(WorkerError):
-    """A certificate of an epoch whose committee this chain does not (or no longer) trust."""
-
-
 class InvalidCrossChainRequest(WorkerError):
     """A cross-chain request whose bundles are not backed by the sender's certificates."""
 

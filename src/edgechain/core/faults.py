@@ -69,7 +69,7 @@ class FaultyValidatorNode:
     async def handle_block_proposal(self, proposal: BlockProposal) -> ChainInfoResponse:
         await self._before_call()
         response = await self.inner.handle_block_proposal(proposal)
-        if response.vote is None:
+        if response.vote is None or not isinstance(response.vote.value, ConfirmedBlock | ValidatedBlock):
             return response
         if self.fault is FaultType.SIGNS_WRONG_VALUE:
             wrong_vote = Vote.new(_corrupt_value(response.vote.value), response.vote.round, self.key_pair)

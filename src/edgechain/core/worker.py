@@ -21,7 +21,7 @@ from edgechain.base.crypto import CryptoHash, KeyPair
 from edgechain.base.identifiers import BlobId, ChainId
 from edgechain.base.values import Epoch, Timestamp
 from edgechain.chain.block import Block, ExecutedBlock, IncomingBundle
-from edgechain.chain.certificate import Certificate, ConfirmedBlock, Vote
+from edgechain.chain.certificate import Certificate, ConfirmedBlock, ValidatedBlock, Vote
 from edgechain.chain.errors import StaleEpoch, UnauthorizedBlockProposer
 from edgechain.chain.execution import execute_block
 from edgechain.chain.proposal import BlockProposal
@@ -76,8 +76,9 @@ class WorkerState:
         proposal.check_signature()
         chain = self.storage.load_chain(block.chain_id)
         earlier_vote = chain.manager.pending_vote.get()
-        if earlier_vote is not None and _vote_is_for(earlier_vote, block, proposal):
-            if earlier_vote.value.executed_block.block == block:
+        voted_block = _voted_block(earlier_vote, block, proposal)
+        if earlier_vote is not None and voted_block is not None:
+            if voted_block == block:
                 return self._response(chain, earlier_vote)
             raise ConflictingProposal(
                 f"chain {block.chain_id}: already voted for another block at height {block.height}"
@@ -258,14 +259,18 @@ class WorkerState:
             raise WorkerError(f"chain {chain_id} is not handled by this worker")
 
 
-def _vote_is_for(vote: Vote, block: Block, proposal: BlockProposal) -> bool:
-    """Whether ``vote`` was cast at ``block``'s chain, height and ``proposal``'s round."""
+def _voted_block(vote: Vote | None, block: Block, proposal: BlockProposal) -> Block | None:
+    """The block ``vote`` was cast for, if it is at ``block``'s chain and height in ``proposal``'s round."""
+    if vote is None or not isinstance(vote.value, ConfirmedBlock | ValidatedBlock):
+        return None
     voted_block = vote.value.executed_block.block
-    return (
+    if (
         voted_block.chain_id == block.chain_id
         and voted_block.height == block.height
         and vote.round == proposal.content.round
-    )
+    ):
+        return voted_block
+    return None
 
 
 def _opening_committees(block: Block) -> dict[Epoch, Committee]:
