@@ -3,8 +3,9 @@
 A validator signs a ``VoteContent`` (the value's hash and the round) with its key. Votes
 worth a quorum of the committee's weight form a ``Certificate``. A ``ValidatedBlock``
 certificate proves a block is valid (multi-owner rounds lock it); a ``ConfirmedBlock``
-certificate makes it final. The two kinds hash differently, so a signature for one is
-never a signature for the other.
+certificate makes it final; a ``Timeout`` certificate moves a multi-owner chain to its next
+round. The kinds hash under different tags, so a signature for one is never a signature
+for another.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 from edgechain.base.crypto import CryptoHash, KeyPair, PublicKey, Signature
 from edgechain.base.errors import InvalidSignature
+from edgechain.base.identifiers import ChainId
+from edgechain.base.values import BlockHeight, Epoch
 from edgechain.chain.block import ExecutedBlock, _CachedHash
 from edgechain.chain.errors import (
     DuplicateSigner,
@@ -20,6 +23,7 @@ from edgechain.chain.errors import (
     InvalidCertificateSignature,
     InvalidVote,
     SignerNotInCommittee,
+    WrongCertificateKind,
 )
 from edgechain.chain.rounds import Round
 from edgechain.execution.committee import Committee
@@ -50,7 +54,22 @@ class ConfirmedBlock(_CachedHash):
         return self._hash_once("ConfirmedBlock", self.executed_block.hash())
 
 
-CertificateValue = ValidatedBlock | ConfirmedBlock
+@dataclass(frozen=True, slots=True)
+class Timeout(_CachedHash):
+    """A quorum agreeing that a round of a multi-owner chain passed without a confirmed block."""
+
+    chain_id: ChainId
+    """The chain."""
+    height: BlockHeight
+    """The height that saw no block in time."""
+    epoch: Epoch
+    """The epoch of the committee that signs."""
+
+    def hash(self) -> CryptoHash:
+        return self._hash_once("Timeout", self)
+
+
+CertificateValue = ValidatedBlock | ConfirmedBlock | Timeout
 """What a certificate certifies."""
 
 
@@ -120,6 +139,12 @@ class Certificate:
 
     @property
     def executed_block(self) -> ExecutedBlock:
+        """The certified block (raise WrongCertificateKind for a timeout certificate)."""
+        if isinstance(self.value, Timeout):
+            raise WrongCertificateKind(
+                f"timeout certificate for chain {self.value.chain_id} at height"
+                f" {self.value.height} carries no block"
+            )
         return self.value.executed_block
 
     def check(self, committee: Committee) -> None:

@@ -107,3 +107,31 @@ class PendingChanges(ChainError):
 
 class OutcomeMismatch(ChainError):
     """A certified block whose re-execution gives another outcome than the certificate's."""
+
+
+class RoundError(ChainError):
+    """A proposal, vote or certificate that does not fit the chain's current consensus round."""
+
+
+class WrongRound(RoundError):
+    """A proposal for a round other than the chain's current round."""
+
+
+class NotRoundLeader(RoundError):
+    """A proposal by an owner who may not propose in that round (not a super owner, not an owner, not the leader)."""
+
+
+class ConflictingProposal(RoundError):
+    """A proposal for another block in a round where this validator already voted."""
+
+
+class LockedBlockConflict(RoundError):
+    """A proposal that ignores the validated block the chain is locked on, without a later validated certificate."""
+
+
+class RoundNotTimedOut(RoundError):
+    """A timeout asked for before the current round's deadline."""
+
+
+class WrongCertificateKind(ChainError):
+    """A certificate of one kind (validated, confirmed, timeout) where another kind is needed."""

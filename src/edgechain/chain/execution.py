@@ -285,7 +285,7 @@ def _apply_block(
     block_hash = ConfirmedBlock(ExecutedBlock(block, outcome)).hash()
     chain_state.tip_state.set(ChainTipState(block_hash, block.height.next()))
     chain_state.confirmed_log.push(block_hash)
-    chain_state.manager.reset()
+    chain_state.manager.reset(system.ownership.get())
     return outcome
 
 
