@@ -186,3 +186,19 @@ def test_total_supply_is_conserved(transfers: list[tuple[int, int, int]]) -> Non
         )
         assert total == tokens(300).atto
     network.close()
+
+
+def test_published_blob_reaches_a_validator_that_was_offline(network: LocalNetwork) -> None:
+    alice = network.client(0)
+    network.nodes[FAULTY].fault = FaultType.OFFLINE
+    blob_id, certificate = run(alice.publish_data_blob(b"tiny model weights"))
+    assert certificate.executed_block.block.published_blob_ids == [blob_id]
+    for validator in HONEST:
+        assert network.storages[validator].read_blob(blob_id).content == b"tiny model weights"
+    assert network.storages[FAULTY].missing_blobs([blob_id]) == [blob_id]
+    network.nodes[FAULTY].fault = None
+    # The next block makes the client update the validator: the certificate it lacks needs
+    # the blob, which the client fetches from another validator and uploads.
+    run(alice.transfer_to_chain(tokens(1), network.user_chain_ids[1]))
+    assert network.storages[FAULTY].read_blob(blob_id).content == b"tiny model weights"
+    honest_states_agree(network, 0, validators=range(4))

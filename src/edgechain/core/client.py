@@ -46,6 +46,7 @@ from edgechain.core.errors import (
 )
 from edgechain.core.node import ValidatorNode
 from edgechain.execution.committee import Committee
+from edgechain.execution.errors import BlobsNotFound as ExecutionBlobsNotFound
 from edgechain.execution.messages import MessageAction
 from edgechain.execution.operations import OpenChain, Operation, PublishDataBlob, Transfer
 from edgechain.execution.ownership import ChainOwnership
@@ -333,13 +334,11 @@ class ChainClient:
         """Run ``request``; if it fails because the validator lags or lacks blobs, fix that and retry once."""
         try:
             return await request()
-        except BlobsNotFound as missing:
-            blobs = [blobs_by_id[blob_id] for blob_id in missing.blob_ids if blob_id in blobs_by_id]  # type: ignore[index]
-            if len(blobs) != len(missing.blob_ids):
-                raise
+        except (BlobsNotFound, ExecutionBlobsNotFound) as missing:
+            blobs = await self._find_blobs(list(missing.blob_ids), blobs_by_id, exclude=node)
             await self._upload_blobs(node, blobs)
             return await request()
-        except (ChainError, EdgechainError) as failure:
+        except EdgechainError as failure:
             if depth >= MAX_SYNC_DEPTH or isinstance(failure, QuorumNotReached):
                 raise
             updated = await self._update_validator_for_block(node, block, depth + 1)
@@ -611,6 +610,33 @@ class ChainClient:
     async def _upload_blobs(self, node: ValidatorNode, blobs: list[Blob]) -> None:
         for blob in blobs:
             await self._with_timeout(node.upload_blob(blob))
+
+    async def _find_blobs(
+        self, blob_ids: list[BlobId], blobs_by_id: dict[BlobId, Blob], exclude: ValidatorNode
+    ) -> list[Blob]:
+        """The blobs with these ids: from the caller, else downloaded (and checked) from validators."""
+        found: list[Blob] = []
+        for blob_id in blob_ids:
+            blob = blobs_by_id.get(blob_id)
+            if blob is None:
+                blob = await self._download_blob(blob_id, exclude)
+            found.append(blob)
+        return found
+
+    async def _download_blob(self, blob_id: BlobId, exclude: ValidatorNode) -> Blob:
+        failures: dict[str, Exception] = {}
+        for node in self.validators:
+            if node is exclude:
+                continue
+            try:
+                blob = await self._with_timeout(node.download_blob(blob_id))
+            except (EdgechainError, TimeoutError) as failure:
+                failures[str(node.public_key)] = failure
+                continue
+            if blob.id == blob_id:
+                return blob
+            failures[str(node.public_key)] = ClientError(f"sent blob {blob.id} for {blob_id}")
+        raise QuorumNotReached(f"no validator gave blob {blob_id}", failures)
 
     async def _with_timeout(self, awaitable: Awaitable[T]) -> T:
         return await asyncio.wait_for(awaitable, self.request_timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgechain.base.errors import EdgechainError
+from edgechain.base.identifiers import BlobId
 
 
 class NodeError(EdgechainError):
@@ -40,7 +41,7 @@ class ConflictingProposal(WorkerError):
 class BlobsNotFound(WorkerError):
     """The validator does not hold every blob the block publishes; upload them and retry."""
 
-    def __init__(self, blob_ids: list[object]) -> None:
+    def __init__(self, blob_ids: list[BlobId]) -> None:
         super().__init__(f"missing blobs: {', '.join(str(blob_id) for blob_id in blob_ids)}")
         self.blob_ids = blob_ids
 
