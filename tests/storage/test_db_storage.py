@@ -18,8 +18,8 @@ from edgechain.execution.committee import Committee
 from edgechain.execution.description import InitialChainConfig, RootChain
 from edgechain.execution.ownership import ChainOwnership
 from edgechain.storage.blob_store import BlobStore
-from edgechain.storage.db_storage import CorruptCertificate, DbStorage
-from edgechain.storage.errors import BlobNotFound, CertificateNotFound
+from edgechain.storage.db_storage import DbStorage
+from edgechain.storage.errors import BlobNotFound, CertificateNotFound, CorruptCertificate
 from edgechain.views.memory_store import MemoryStore
 from edgechain.views.sqlite_store import SqliteStore
 from edgechain.views.store import Batch

@@ -8,8 +8,13 @@ BlobStore    verified blob files on disk, and whole files mapped from manifests
 from __future__ import annotations
 
 from edgechain.storage.blob_store import BlobStore
-from edgechain.storage.db_storage import CorruptCertificate, DbStorage
-from edgechain.storage.errors import BlobNotFound, CertificateNotFound, StorageError
+from edgechain.storage.db_storage import DbStorage
+from edgechain.storage.errors import (
+    BlobNotFound,
+    CertificateNotFound,
+    CorruptCertificate,
+    StorageError,
+)
 from edgechain.storage.storage import Storage
 
 __all__ = [

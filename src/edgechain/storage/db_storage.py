@@ -22,13 +22,14 @@ from edgechain.base.identifiers import BlobId, ChainId
 from edgechain.chain.certificate import Certificate
 from edgechain.chain.state import ChainStateView
 from edgechain.storage.blob_store import BlobStore
-from edgechain.storage.errors import BlobMismatch, BlobNotFound, CertificateNotFound, StorageError
+from edgechain.storage.errors import (
+    BlobMismatch,
+    BlobNotFound,
+    CertificateNotFound,
+    CorruptCertificate,
+)
 from edgechain.views.context import ViewContext
 from edgechain.views.store import Batch, KeyValueStore
-
-
-class CorruptCertificate(StorageError):
-    """Stored certificate bytes that do not decode, or decode to another hash."""
 
 
 class DbStorage:

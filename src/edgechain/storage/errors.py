@@ -50,3 +50,7 @@ class CorruptBlob(StorageError):
 
 class BlobNotMappable(StorageError):
     """An empty blob or file, which the operating system cannot memory-map."""
+
+
+class CorruptCertificate(StorageError):
+    """Stored certificate bytes that do not decode, or decode to another hash than their key's."""
