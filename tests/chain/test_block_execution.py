@@ -484,3 +484,12 @@ def test_every_typed_error_is_a_chain_or_execution_error() -> None:
         assert issubclass(error, ChainError)
     for error in (InsufficientFunding, BlobsNotFound, UnauthorizedOperation):  # type: ignore[assignment]
         assert issubclass(error, ExecutionError)
+
+
+def test_oversized_block_is_refused_before_anything_runs() -> None:
+    from edgechain.execution import UserOperation
+
+    ledger = make_ledger([10**18, 10**18], policy=ResourceControlPolicy.testnet())
+    huge = UserOperation(ApplicationId(CryptoHash.of_bytes(b"app")), bytes(1_000_001))
+    # PolicyViolation, not UnsupportedApplication: limits are checked before execution
+    assert_rejected(ledger, ledger.make_block(A, [huge]), PolicyViolation)

@@ -45,6 +45,8 @@ from edgechain.chain import (
     ValidatedBlock,
     Vote,
 )
+from edgechain.chain.block import Event
+from edgechain.chain.certificate import Timeout
 from edgechain.execution import (
     ChainOwnership,
     ChangeOwnership,
@@ -69,6 +71,7 @@ from edgechain.execution import (
     Transfer,
     UserMessage,
     UserOperation,
+    ValidatorState,
     Withdraw,
 )
 
@@ -206,6 +209,9 @@ def test_executed_blocks_votes_certificates_and_proposals_round_trip() -> None:
             OpenChainMessage,
         ),
         (RootChain(4), RootChain),
+        (Timeout(chain(1), BlockHeight(2), Epoch(3)), Timeout),
+        (Event(b"stream", 4, b"value"), Event),
+        (ValidatorState(3, "tcp:127.0.0.1:9000"), ValidatorState),
     ]
     for value, value_type in samples:
         assert decode(encode(value), value_type) == value, value_type
