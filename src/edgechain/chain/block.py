@@ -120,7 +120,7 @@ class BlockExecutionOutcome:
     """Fees the block paid under the committee's policy."""
 
 
-class _CachedHash:
+class CachedHash:
     """Base providing one slot, outside the dataclass fields, where a value's hash is kept.
 
     Protocol values are frozen and never mutated after construction, so the hash is
@@ -140,7 +140,7 @@ class _CachedHash:
 
 
 @dataclass(frozen=True, slots=True)
-class ExecutedBlock(_CachedHash):
+class ExecutedBlock(CachedHash):
     """A block with its outcome: the thing that validators vote for."""
 
     block: Block

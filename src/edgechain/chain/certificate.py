@@ -16,7 +16,7 @@ from edgechain.base.crypto import CryptoHash, KeyPair, PublicKey, Signature
 from edgechain.base.errors import InvalidSignature
 from edgechain.base.identifiers import ChainId
 from edgechain.base.values import BlockHeight, Epoch
-from edgechain.chain.block import ExecutedBlock, _CachedHash
+from edgechain.chain.block import CachedHash, ExecutedBlock
 from edgechain.chain.errors import (
     DuplicateSigner,
     InsufficientQuorum,
@@ -33,7 +33,7 @@ VOTE_TAG = "VoteContent"
 
 
 @dataclass(frozen=True, slots=True)
-class ValidatedBlock(_CachedHash):
+class ValidatedBlock(CachedHash):
     """A block that a quorum found valid in a multi-owner round (first phase)."""
 
     executed_block: ExecutedBlock
@@ -44,7 +44,7 @@ class ValidatedBlock(_CachedHash):
 
 
 @dataclass(frozen=True, slots=True)
-class ConfirmedBlock(_CachedHash):
+class ConfirmedBlock(CachedHash):
     """A block that a quorum confirmed: final. Its hash is the chain's block hash."""
 
     executed_block: ExecutedBlock
@@ -55,7 +55,7 @@ class ConfirmedBlock(_CachedHash):
 
 
 @dataclass(frozen=True, slots=True)
-class Timeout(_CachedHash):
+class Timeout(CachedHash):
     """A quorum agreeing that a round of a multi-owner chain passed without a confirmed block."""
 
     chain_id: ChainId

@@ -146,14 +146,14 @@ class OutboxStateView(CompositeView):
             "next_height_to_schedule", BlockHeight, BlockHeight(0)
         )
         """Heights below this one have been scheduled already."""
-        self.queue_ = self.queue("queue", BlockHeight)
+        self.heights = self.queue("queue", BlockHeight)
         """Heights whose messages the recipient has not confirmed receiving (ascending)."""
 
     def schedule_message(self, height: BlockHeight) -> bool:
         """Record that the block at ``height`` has messages for this recipient."""
         if height < self.next_height_to_schedule.get():
             return False
-        self.queue_.push_back(height)
+        self.heights.push_back(height)
         self.next_height_to_schedule.set(height.next())
         return True
 
@@ -161,11 +161,11 @@ class OutboxStateView(CompositeView):
         """The recipient received everything up to ``height``: drop those heights; return them."""
         dropped: list[BlockHeight] = []
         while True:
-            front = self.queue_.front()
+            front = self.heights.front()
             if front is None or front > height:
                 return dropped
-            self.queue_.delete_front()
+            self.heights.delete_front()
             dropped.append(front)
 
     def pending_heights(self) -> list[BlockHeight]:
-        return self.queue_.elements()
+        return self.heights.elements()

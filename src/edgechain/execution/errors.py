@@ -109,3 +109,7 @@ class OutOfFuel(ExecutionError):
 
 class ContractFailed(ExecutionError):
     """A contract raised an exception of its own; the operation fails and its effects roll back."""
+
+
+class UnknownSystemOperation(ExecutionError):
+    """A value passed as a system operation or message that is none of their variants."""

@@ -22,6 +22,7 @@ from edgechain.execution.errors import (
     NotAdminChain,
     UnauthorizedOperation,
     UnexpectedMessageOrigin,
+    UnknownSystemOperation,
 )
 from edgechain.execution.messages import (
     CommitteeCreated,
@@ -151,7 +152,7 @@ class SystemExecution:
                     _message(subscriber, removed, MessageKind.PROTECTED)
                     for subscriber in self.state.subscribers.elements()
                 ]
-        raise UnexpectedMessageOrigin(f"unknown system operation {type(operation).__name__}")
+        raise UnknownSystemOperation(f"unknown system operation {type(operation).__name__}")
 
     def _open_chain(self, ownership: ChainOwnership, balance: Amount) -> list[OutgoingMessage]:
         admin_id = self.state.admin_id.get()
@@ -278,7 +279,7 @@ class SystemExecution:
                     return []
                 announcement = CommitteeCreated(epoch=current_epoch, committee=current_committee)
                 return [_message(subscriber, announcement, MessageKind.PROTECTED)]
-        raise UnexpectedMessageOrigin(f"unknown system message {type(message).__name__}")
+        raise UnknownSystemOperation(f"unknown system message {type(message).__name__}")
 
     def _check_from_admin(self, origin: ChainId, what: str) -> None:
         if origin != self.state.admin_id.get():
