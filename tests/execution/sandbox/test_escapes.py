@@ -323,3 +323,19 @@ def test_super_works_and_cannot_be_rebound(run_contract: RunContract) -> None:
         run_contract("super = bytes\ndef main():\n    return super(10 ** 10)")
     with pytest.raises(SandboxViolation, match="'super' may not be rebound"):
         run_contract("def main(super=bytes):\n    return super(10 ** 10)")
+
+
+def test_contract_called_from_a_deep_host_stack_still_gets_its_depth(
+    run_contract: RunContract,
+) -> None:
+    limit_before = sys.getrecursionlimit()
+    source = "def down(n):\n    if n == 0:\n        return 'bottom'\n    return down(n - 1)\n"
+    source += "def main():\n    return down(95)"
+
+    def nest(levels: int) -> object:
+        if levels == 0:
+            return run_contract(source, fuel=10**6).result
+        return nest(levels - 1)
+
+    assert nest(limit_before - 150) == "bottom"
+    assert sys.getrecursionlimit() == limit_before

@@ -93,7 +93,8 @@ def test_prices_come_from_the_cost_table() -> None:
 
     cheap = fuel_with(CostTable(statement=1, iteration=1))
     dear = fuel_with(CostTable(statement=1, iteration=3))
-    assert dear - cheap == 2 * 200  # two loops of 100 items each, 2 more per item
+    # The comprehension pays per item; the for loop pays through its body instead.
+    assert dear - cheap == 2 * 100
 
 
 MEMORY_BOMBS = {
@@ -206,3 +207,15 @@ def test_fuel_and_results_are_identical_under_different_hash_seeds() -> None:
     report, used = outputs[0].strip().splitlines()
     assert int(used) > 0
     assert "owner-0" in report
+
+
+def test_list_growing_while_a_comprehension_iterates_it_runs_out_of_fuel(
+    run_contract: RunContract,
+) -> None:
+    with pytest.raises(OutOfFuel):
+        run_contract("def main():\n    items = [0]\n    [items.append(x) for x in items]")
+
+
+def test_list_growing_while_a_loop_iterates_it_runs_out_of_fuel(run_contract: RunContract) -> None:
+    with pytest.raises(OutOfFuel):
+        run_contract("def main():\n    items = [0]\n    for x in items:\n        items.append(x)")

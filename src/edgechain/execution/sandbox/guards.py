@@ -71,6 +71,9 @@ BUILTIN_METHOD_TYPES: tuple[type, ...] = (
 SIZED_BUILTINS: tuple[type, ...] = (str, bytes, list, tuple, dict)
 
 GUARDED_BASES: tuple[type, ...] = (str, bytes, list, tuple, dict, int)
+
+NOT_PLAIN_TYPES: tuple[type, ...] = (type, types.ModuleType, *REFUSED_TYPES, *GUARDED_BASES)
+"""Objects whose attribute reads need the full guard (all others take the fast path)."""
 """Builtin classes whose construction (also of subclasses) is priced by `_call_`."""
 """Builtin types whose methods are priced by the size of the data they touch."""
 
@@ -117,6 +120,12 @@ _INPLACE_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
     "^=": operator.ixor,
     "&=": operator.iand,
 }
+
+_SMALL_INT = 2**63 - 1
+"""Integers of one 64-bit word: `+ - * // % >> & | ^` on two of them are priced at zero."""
+
+_FREE_SMALL_INT_OPERATORS = frozenset({"+", "-", "*", "//", "%", ">>", "&", "|", "^"})
+_FREE_SMALL_INT_INPLACE = frozenset(op + "=" for op in _FREE_SMALL_INT_OPERATORS)
 
 SAFE_EXCEPTIONS: tuple[type[BaseException], ...] = (
     ArithmeticError, AssertionError, AttributeError, Exception, IndexError, KeyError,
@@ -202,6 +211,9 @@ class SandboxGuards:
         self._import_sibling = import_sibling
         self._is_contract_module = is_contract_module
         self._statement_cost = costs.statement
+        self._plain_types: dict[type, bool] = {}
+        self._allowed_names: set[str] = set()
+        self._own_types: set[type] = set()
         self._max_int_bits = limits.max_int_digits * 332 // 100
         self._guarded_constructors: dict[type, Callable[..., Any]] = {
             str: self.builtin_str,
@@ -223,6 +235,12 @@ class SandboxGuards:
 
     def charge(self, amount: int) -> None:
         """Charge `amount` fuel to the running call's meter; exhaustion is fatal."""
+        meter = self.meter
+        if meter is None or self.fatal is not None or not 0 <= amount <= meter._limit - meter._used:
+            self._refuse_charge(amount)
+        meter._used += amount  # the meter's own check, inlined: this is the hottest path
+
+    def _refuse_charge(self, amount: int) -> NoReturn:
         if self.fatal is not None:
             raise self.fatal
         meter = self.meter
@@ -233,6 +251,7 @@ class SandboxGuards:
         except OutOfFuel as error:
             self.fatal = error
             raise
+        raise AssertionError("unreachable: the meter accepted a charge above what remains")
 
     def charge_elements(self, count: int) -> None:
         """Charge for `count` elements of data created, copied or scanned."""
@@ -242,7 +261,11 @@ class SandboxGuards:
 
     def fuel(self, statements: int) -> None:
         """`_fuel_(n)`: a block of n statements is entered."""
-        self.charge(statements * self._statement_cost)
+        amount = statements * self._statement_cost
+        meter = self.meter
+        if meter is None or self.fatal is not None or amount > meter._limit - meter._used:
+            self._refuse_charge(amount)
+        meter._used += amount
 
     def enter(self, statements: int) -> None:
         """`_enter_(n)`: a contract function starts; price the call and check the depth."""
@@ -278,8 +301,20 @@ class SandboxGuards:
 
     # -- iteration
 
+    def loop_iter(self, iterable: Iterable[Any]) -> Iterable[Any]:
+        """`_loopiter_` for `for` statements: their body pays every iteration; sets are refused."""
+        if isinstance(iterable, set | frozenset):
+            self.violation("iteration over a set: its order differs between processes")
+        return iterable
+
     def metered_iter(self, iterable: Iterable[Any]) -> Iterator[Any]:
         """`_getiter_`: iterate, charging each item; sets are refused (their order varies)."""
+        iterable_type = type(iterable)
+        if iterable_type is tuple or iterable_type is dict or iterable_type is str:
+            # Built already and unable to grow while iterated (a dict raises if it changes
+            # size): its items are paid in one charge. Lists can grow, so they pay per item.
+            self.charge(true_len(iterable) * self.costs.iteration)
+            return iter(iterable)
         if isinstance(iterable, set | frozenset):
             self.violation("iteration over a set: its order differs between processes")
         iterator = iter(iterable)
@@ -303,8 +338,8 @@ class SandboxGuards:
         return list(self.metered_iter(iterable))
 
     def iter_unpack_sequence(self, iterable: Any, spec: Any, getiter: Any) -> Any:
-        """`_iter_unpack_sequence_`: `for a, b in …` through the metered iterator."""
-        return guarded_iter_unpack_sequence(iterable, spec, getiter)  # type: ignore[no-untyped-call]
+        """`_iter_unpack_sequence_`: `for a, b in …`; unpacking each item is metered."""
+        return guarded_iter_unpack_sequence(self.loop_iter(iterable), spec, getiter)  # type: ignore[no-untyped-call]
 
     def unpack_sequence(self, iterable: Any, spec: Any, getiter: Any) -> Any:
         """`_unpack_sequence_`: `a, b = …` through the metered iterator."""
@@ -325,12 +360,21 @@ class SandboxGuards:
 
     def guarded_getattr(self, obj: Any, name: str, default: Any = dataclasses.MISSING) -> Any:
         """`_getattr_` and the `getattr` builtin: refuse private names, frames and formatters."""
-        if not isinstance(name, str):
-            self.violation("attribute name that is not a str")
-        if name.startswith("_"):
-            self.violation(f"access to private attribute '{name}'")
-        if name in REFUSED_ATTRIBUTES:
-            self.violation(f"access to attribute '{name}'")
+        if name not in self._allowed_names:
+            self._check_attribute_name(name)
+        obj_type = type(obj)
+        plain = self._plain_types.get(obj_type)
+        if plain is None:
+            plain = self._plain_types[obj_type] = not issubclass(obj_type, NOT_PLAIN_TYPES)
+        if plain:
+            # Instances of ordinary classes: only what they return needs a look.
+            if default is dataclasses.MISSING:
+                value = getattr(obj, name)
+            else:
+                value = getattr(obj, name, default)
+            if type(value) is type:
+                return self.guard_callable(value)
+            return value
         if isinstance(obj, REFUSED_TYPES):
             self.violation(f"access to attributes of a {type(obj).__name__}")
         if name in ("format", "format_map") and (
@@ -356,6 +400,16 @@ class SandboxGuards:
         if isinstance(obj, (*SIZED_BUILTINS, int)):
             return self._metered_method(obj, name, value)
         return self.guard_callable(value)
+
+    def _check_attribute_name(self, name: object) -> None:
+        if type(name) is not str:
+            self.violation("attribute name that is not a str")
+        if name.startswith("_"):
+            self.violation(f"access to private attribute '{name}'")
+        if name in REFUSED_ATTRIBUTES:
+            self.violation(f"access to attribute '{name}'")
+        if len(self._allowed_names) < 4096:
+            self._allowed_names.add(name)
 
     def builtin_hasattr(self, obj: Any, name: str) -> bool:
         """The `hasattr` builtin, through the same guard as `getattr`."""
@@ -463,13 +517,17 @@ class SandboxGuards:
 
     def write(self, obj: Any) -> Any:
         """`_write_`: the object an assignment `obj.attr = …` or `obj[key] = …` may change."""
+        obj_type = type(obj)
+        if obj_type is list or obj_type is dict or obj_type in self._own_types:
+            return obj
         if isinstance(obj, list | dict):
             return obj
         if isinstance(obj, (type, types.ModuleType, *REFUSED_TYPES)):
             self.violation(f"assignment to a {type(obj).__name__}")
-        if self._is_contract_module(type(obj).__module__):
+        if self._is_contract_module(obj_type.__module__):
+            self._own_types.add(obj_type)
             return obj
-        if type(obj).__module__.startswith("edgechain."):
+        if obj_type.__module__.startswith("edgechain."):
             return ItemWriteProxy(obj)
         self.violation(f"assignment into a {type(obj).__name__}")
 
@@ -485,6 +543,14 @@ class SandboxGuards:
 
     def inplace(self, op: str, current: Any, value: Any) -> Any:
         """`_inplacevar_(op, x, y)` for `x op= y` on a name."""
+        if (
+            type(current) is int
+            and type(value) is int
+            and -_SMALL_INT <= current <= _SMALL_INT
+            and -_SMALL_INT <= value <= _SMALL_INT
+            and op in _FREE_SMALL_INT_INPLACE
+        ):
+            return _INPLACE_OPERATORS[op](current, value)  # one-word integers cost nothing extra
         operator_function = _INPLACE_OPERATORS.get(op)
         if operator_function is None:
             self.violation(f"augmented assignment '{op}'")
@@ -546,6 +612,14 @@ class SandboxGuards:
 
     def binop(self, op: str, left: Any, right: Any) -> Any:
         """`_binop_(op, a, b)`: price the result's size, compute, refuse floats and sets."""
+        if (
+            type(left) is int
+            and type(right) is int
+            and -_SMALL_INT <= left <= _SMALL_INT
+            and -_SMALL_INT <= right <= _SMALL_INT
+            and op in _FREE_SMALL_INT_OPERATORS
+        ):
+            return _OPERATORS[op](left, right)  # one-word integers cost nothing extra
         self._price_binop(op, left, right)
         return self._checked_result(_OPERATORS[op](left, right))
 
@@ -992,6 +1066,7 @@ class SandboxGuards:
             "_getitem_": self.getitem,
             "_write_": self.write,
             "_getiter_": self.metered_iter,
+            "_loopiter_": self.loop_iter,
             "_iter_unpack_sequence_": self.iter_unpack_sequence,
             "_unpack_sequence_": self.unpack_sequence,
             "_apply_": self.apply,

@@ -6,6 +6,8 @@ contract code can neither call nor rebind them.
 
 - each statement block (module, class and function bodies, loop bodies, branches, handlers)
   starts with `_fuel_(n)`, n the block's statement count: a loop body pays every iteration;
+- `for` statements iterate through `_loopiter_` (which refuses sets): the charged body pays
+  each iteration; comprehensions keep RestrictedPython's `_getiter_`, which charges per item;
 - each function body starts with `_enter_(n)` (call price, depth check) and runs inside
   `try: … finally: _leave_()`; each lambda is wrapped by `_lambda_(…)` to the same effect;
 - binary operators become `_binop_(op, a, b)`, which prices the result's size before computing
@@ -101,6 +103,13 @@ class FuelInstrumenter(ast.NodeTransformer):
 
     def visit_For(self, node: ast.For) -> ast.AST:
         self.generic_visit(node)
+        iterated = node.iter
+        if (
+            isinstance(iterated, ast.Call)
+            and isinstance(iterated.func, ast.Name)
+            and iterated.func.id == "_getiter_"
+        ):
+            iterated.func.id = "_loopiter_"  # the charged body pays for each iteration
         node.body = self._charged_block(node.body)
         node.orelse = self._charged_block(node.orelse)
         return node

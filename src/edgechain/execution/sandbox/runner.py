@@ -192,9 +192,12 @@ class ContractSandbox:
         guards.depth = 0
         guards.fatal = None
         previous_limit = sys.getrecursionlimit()
-        needed = _current_depth() + HOST_STACK_HEADROOM + 4 * self.compiled.limits.max_call_depth
-        if needed > previous_limit:
-            sys.setrecursionlimit(needed)
+        headroom = HOST_STACK_HEADROOM + 4 * self.compiled.limits.max_call_depth
+        needed = previous_limit
+        if not _stack_shallower_than(previous_limit - headroom):
+            needed = _current_depth() + headroom
+            if needed > previous_limit:
+                sys.setrecursionlimit(needed)
         try:
             result = function(*args, **kwargs)
         except (OutOfFuel, SandboxViolation) as error:
@@ -217,6 +220,17 @@ class ContractSandbox:
         if guards.fatal is not None:
             raise guards.fatal
         return result
+
+
+def _stack_shallower_than(depth: int) -> bool:
+    """Whether fewer than `depth` frames are on the stack (one C call, no walk)."""
+    if depth <= 0:
+        return False
+    try:
+        sys._getframe(depth)
+    except ValueError:
+        return True
+    return False
 
 
 def _current_depth() -> int:
