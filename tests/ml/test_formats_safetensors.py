@@ -128,3 +128,49 @@ def test_nan_weight_is_named(tmp_path: Path) -> None:
     parsed = read_safetensors(write_safetensors(tmp_path / "hf", model))
     with pytest.raises(ModelFormatError, match=r"model\.layers\.0\.self_attn\.v_proj\.weight"):
         validate_tensors(parsed)
+
+
+def llama_cpp_permute(weights: np.ndarray, n_head: int) -> np.ndarray:
+    """convert_hf_to_gguf.py's LlamaModel.permute (HF rotate-half rows -> GGUF pairs)."""
+    return (
+        weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )
+
+
+def test_hf_names_and_layout_convert_to_the_gguf_file_as_llama_cpp_does(tmp_path: Path) -> None:
+    from tiny_models import write_gguf
+
+    from edgechain.ml.formats import read_gguf
+
+    model = make_tiny_llama(seed=9)
+    hf = read_safetensors(write_safetensors(tmp_path / "hf", model))
+    gguf_file = read_gguf(write_gguf(tmp_path / "m.gguf", model, "F32", tokenizer=None))
+    c = model.config
+    table = {
+        "model.embed_tokens.weight": "token_embd.weight",
+        "model.norm.weight": "output_norm.weight",
+        "lm_head.weight": "output.weight",
+    }
+    for i in range(c.n_layers):
+        for hf_suffix, gguf_suffix in {
+            "input_layernorm": "attn_norm",
+            "self_attn.q_proj": "attn_q",
+            "self_attn.k_proj": "attn_k",
+            "self_attn.v_proj": "attn_v",
+            "self_attn.o_proj": "attn_output",
+            "post_attention_layernorm": "ffn_norm",
+            "mlp.gate_proj": "ffn_gate",
+            "mlp.up_proj": "ffn_up",
+            "mlp.down_proj": "ffn_down",
+        }.items():
+            table[f"model.layers.{i}.{hf_suffix}.weight"] = f"blk.{i}.{gguf_suffix}.weight"
+    assert set(table) == set(hf.tensors)
+    for hf_name, gguf_name in table.items():
+        converted = np.asarray(hf.tensors[hf_name].data)
+        if ".q_proj." in hf_name:
+            converted = llama_cpp_permute(converted, c.n_heads)
+        elif ".k_proj." in hf_name:
+            converted = llama_cpp_permute(converted, c.n_kv_heads)
+        np.testing.assert_array_equal(converted, gguf_file.tensors[gguf_name].data, err_msg=hf_name)
