@@ -13,14 +13,15 @@ from edgechain.base.values import BlockHeight, Epoch, Timestamp
 from edgechain.chain.block import ExecutedBlock
 from edgechain.chain.certificate import Certificate, ConfirmedBlock, Vote
 from edgechain.chain.errors import (
+    ConflictingProposal,
     DuplicateSigner,
     InsufficientQuorum,
     InvalidCertificateSignature,
     InvalidProposal,
     InvalidTimestamp,
+    NotRoundLeader,
     SignerNotInCommittee,
     StaleEpoch,
-    UnauthorizedBlockProposer,
     UnexpectedBlockHeight,
     WrongPreviousBlockHash,
 )
@@ -28,7 +29,7 @@ from edgechain.chain.proposal import BlockProposal, ProposalContent
 from edgechain.chain.rounds import Fast
 from edgechain.core.chain_info import ChainInfoQuery
 from edgechain.core.cross_chain import ConfirmUpdatedRecipient, UpdateRecipient
-from edgechain.core.errors import BlobsNotFound, ConflictingProposal, MissingEarlierBlocks
+from edgechain.core.errors import BlobsNotFound, MissingEarlierBlocks
 from edgechain.core.network import LocalNetwork, derive_key_pair
 from edgechain.execution.errors import InsufficientFunding
 from edgechain.execution.operations import PublishDataBlob, Transfer
@@ -142,7 +143,7 @@ def test_proposal_by_a_non_owner_is_rejected(network: LocalNetwork) -> None:
         next_block(network, 0, [transfer_to(network, 1, 5)]),
         authenticated_signer=AccountOwner.from_public_key(intruder.public_key),
     )
-    with pytest.raises(UnauthorizedBlockProposer):
+    with pytest.raises(NotRoundLeader):
         network.workers[0].handle_block_proposal(propose(network, 0, block, key=intruder))
     assert state_summary(network, 0, 0) == before
 

@@ -15,7 +15,6 @@ from edgechain.core.cross_chain import ConfirmUpdatedRecipient, CrossChainReques
 from edgechain.core.errors import (
     BlobsNotFound,
     ClientError,
-    ConflictingProposal,
     InvalidCrossChainRequest,
     MissingEarlierBlocks,
     NodeError,
@@ -38,7 +37,6 @@ __all__ = [
     "ChainInfoResponse",
     "ClientError",
     "ConfirmUpdatedRecipient",
-    "ConflictingProposal",
     "CrossChainRequest",
     "FaultType",
     "FaultyValidatorNode",

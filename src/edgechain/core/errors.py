@@ -34,10 +34,6 @@ class MissingEarlierBlocks(WorkerError):
         self.found_height = found_height
 
 
-class ConflictingProposal(WorkerError):
-    """A proposal for a height and round at which this validator already voted for another block."""
-
-
 class BlobsNotFound(WorkerError):
     """The validator does not hold every blob the block publishes; upload them and retry."""
 

@@ -21,23 +21,22 @@ from edgechain.base.crypto import CryptoHash, KeyPair
 from edgechain.base.identifiers import BlobId, ChainId
 from edgechain.base.values import Epoch, Timestamp
 from edgechain.chain.block import Block, ExecutedBlock, IncomingBundle
-from edgechain.chain.certificate import Certificate, ConfirmedBlock, ValidatedBlock, Vote
-from edgechain.chain.errors import StaleEpoch, UnauthorizedBlockProposer
+from edgechain.chain.certificate import Certificate, Timeout, ValidatedBlock, Vote
+from edgechain.chain.errors import InactiveChain, StaleEpoch, UnexpectedBlockHeight
 from edgechain.chain.execution import execute_block
 from edgechain.chain.proposal import BlockProposal
-from edgechain.chain.rounds import Fast
 from edgechain.chain.state import ChainStateView
 from edgechain.core.chain_info import ChainInfo, ChainInfoQuery, ChainInfoResponse
 from edgechain.core.cross_chain import ConfirmUpdatedRecipient, CrossChainRequest, UpdateRecipient
 from edgechain.core.errors import (
     BlobsNotFound,
-    ConflictingProposal,
     InvalidCrossChainRequest,
     MissingEarlierBlocks,
     WorkerError,
 )
 from edgechain.execution.committee import Committee
 from edgechain.execution.messages import MessageAction, OpenChainMessage
+from edgechain.execution.ownership import ChainOwnership
 from edgechain.storage.storage import Storage
 
 MAX_CLOCK_SKEW_MICROS = 2_000_000
@@ -63,29 +62,30 @@ class WorkerState:
     # -------------------------------------------------------------- proposals
 
     def handle_block_proposal(self, proposal: BlockProposal) -> ChainInfoResponse:
-        """Check and execute a proposal without keeping its effects; return a signed vote."""
+        """Check and execute a proposal without keeping its effects; return a signed vote.
+
+        Fast round: a vote to confirm the block. Multi-leader and single-leader rounds: a
+        vote to validate it (phase one of two). The chain's `ChainManager` decides whether
+        this validator may vote at all (round, leader, earlier vote, lock).
+        """
         if self.key_pair is None:
             raise WorkerError("this node does not vote: it has no validator key")
         block = proposal.content.block
         self._check_handles(block.chain_id)
-        if not isinstance(proposal.content.round, Fast):
-            raise WorkerError(
-                f"chain {block.chain_id}: only fast-round proposals are supported,"
-                f" got round {proposal.content.round}"
-            )
         proposal.check_signature()
         chain = self.storage.load_chain(block.chain_id)
-        earlier_vote = chain.manager.pending_vote.get()
-        voted_block = _voted_block(earlier_vote, block, proposal)
-        if earlier_vote is not None and voted_block is not None:
-            if voted_block == block:
-                return self._response(chain, earlier_vote)
-            raise ConflictingProposal(
-                f"chain {block.chain_id}: already voted for another block at height {block.height}"
-                f" in round {proposal.content.round}"
+        next_height = chain.next_block_height()
+        if block.height != next_height:
+            raise UnexpectedBlockHeight(
+                f"block {block.height} of chain {block.chain_id}: the next height is {next_height}"
             )
-        if chain.is_active():
-            self._check_super_owner(chain, block, proposal)
+        ownership = _ownership_for(chain, block)
+        earlier_vote = chain.manager.check_proposal(proposal, ownership)
+        if earlier_vote is not None:
+            return self._response(chain, earlier_vote)
+        carried = proposal.validated_block_certificate
+        if carried is not None:
+            carried.check(self._committee_for(chain, block.epoch, block))
         missing = self.storage.missing_blobs(block.published_blob_ids)
         if missing:
             raise BlobsNotFound(list(missing))
@@ -94,35 +94,27 @@ class WorkerState:
         scratch = self.storage.load_chain(block.chain_id)
         local_time = Timestamp(Timestamp.now().micros + MAX_CLOCK_SKEW_MICROS)
         outcome = execute_block(scratch, block, local_time, self.storage.missing_blobs)
-        if not chain.is_active():
-            self._check_super_owner(scratch, block, proposal)
         scratch.rollback()
-        vote = Vote.new(ConfirmedBlock(ExecutedBlock(block, outcome)), Fast(), self.key_pair)
-        chain.manager.proposed.set(proposal)
-        chain.manager.pending_vote.set(vote)
+        vote = chain.manager.vote_for_proposal(
+            proposal, ExecutedBlock(block, outcome), self.key_pair
+        )
         chain.save()
         return self._response(chain, vote)
-
-    @staticmethod
-    def _check_super_owner(chain: ChainStateView, block: Block, proposal: BlockProposal) -> None:
-        ownership = chain.execution_state.system.ownership.get()
-        if proposal.owner not in ownership.super_owners:
-            raise UnauthorizedBlockProposer(
-                f"block {block.height} of chain {block.chain_id}: {proposal.owner} may not"
-                " propose in the fast round (not a super owner)"
-            )
 
     # ----------------------------------------------------------- certificates
 
     def handle_certificate(
         self, certificate: Certificate
     ) -> tuple[ChainInfoResponse, list[CrossChainRequest]]:
-        """Apply a confirmed block; return the chain info and the cross-chain requests to send.
+        """Handle a certificate; return the chain info and the cross-chain requests to send.
 
-        A certificate for a block this node already has is answered without change.
+        Confirmed block: re-execute, compare, persist, deliver its messages. Validated block
+        (multi-owner rounds): lock on it and vote to confirm it. Timeout: move to the next
+        round. A certificate for a height this node has passed is answered without change.
         """
-        if not isinstance(certificate.value, ConfirmedBlock):
-            raise WorkerError("only confirmed-block certificates are supported")
+        value = certificate.value
+        if isinstance(value, Timeout):
+            return self._handle_timeout_certificate(certificate, value), []
         executed_block = certificate.executed_block
         block = executed_block.block
         self._check_handles(block.chain_id)
@@ -132,11 +124,17 @@ class WorkerState:
             return self._response(chain, None), []
         if block.height > next_height:
             raise MissingEarlierBlocks(block.chain_id, next_height, block.height)
-        certificate.check(self._committee_for(chain, block))
+        certificate.check(self._committee_for(chain, block.epoch, block))
         missing = self.storage.missing_blobs(block.published_blob_ids)
         if missing:
             raise BlobsNotFound(list(missing))
+        if isinstance(value, ValidatedBlock):
+            vote = chain.manager.handle_validated_certificate(certificate, self.key_pair)
+            chain.save()
+            return self._response(chain, vote), []
         chain.apply_confirmed_block(executed_block, self.storage.missing_blobs)
+        # The next height's first round starts now (its deadline counts from here).
+        chain.manager.reset(chain.execution_state.system.ownership.get(), Timestamp.now())
         # The certificate first: a crash in between leaves an unused certificate, never a
         # chain whose confirmed log names a certificate that is not stored.
         self.storage.write_certificate(certificate)
@@ -152,18 +150,35 @@ class WorkerState:
         ]
         return self._response(chain, None), requests
 
-    def _committee_for(self, chain: ChainStateView, block: Block) -> Committee:
-        """The committee that must have signed ``block``: its epoch's, as the chain knows it."""
+    def _handle_timeout_certificate(
+        self, certificate: Certificate, timeout: Timeout
+    ) -> ChainInfoResponse:
+        self._check_handles(timeout.chain_id)
+        chain = self.storage.load_chain(timeout.chain_id)
+        next_height = chain.next_block_height()
+        if timeout.height < next_height:
+            return self._response(chain, None)
+        if timeout.height > next_height:
+            raise MissingEarlierBlocks(timeout.chain_id, next_height, timeout.height)
+        certificate.check(self._committee_for(chain, timeout.epoch, None))
+        ownership = chain.execution_state.system.ownership.get()
+        chain.manager.handle_timeout_certificate(certificate, ownership, Timestamp.now())
+        chain.save()
+        return self._response(chain, None)
+
+    def _committee_for(self, chain: ChainStateView, epoch: Epoch, block: Block | None) -> Committee:
+        """The committee that must have signed for ``epoch``, as the chain knows it."""
         system = chain.execution_state.system
         if system.is_active():
             committees = dict(system.committees.items())
-        else:
+        elif block is not None:
             committees = _opening_committees(block)
-        committee = committees.get(block.epoch)
+        else:
+            raise InactiveChain(f"chain {chain.chain_id} is not active on this validator")
+        committee = committees.get(epoch)
         if committee is None:
             raise StaleEpoch(
-                f"block {block.height} of chain {block.chain_id}: epoch {block.epoch} has no"
-                " committee this chain trusts"
+                f"chain {chain.chain_id}: epoch {epoch} has no committee this chain trusts"
             )
         return committee
 
@@ -259,24 +274,30 @@ class WorkerState:
             raise WorkerError(f"chain {chain_id} is not handled by this worker")
 
 
-def _voted_block(vote: Vote | None, block: Block, proposal: BlockProposal) -> Block | None:
-    """The block ``vote`` was cast for, if it is at ``block``'s chain and height in ``proposal``'s round."""
-    if vote is None or not isinstance(vote.value, ConfirmedBlock | ValidatedBlock):
-        return None
-    voted_block = vote.value.executed_block.block
-    if (
-        voted_block.chain_id == block.chain_id
-        and voted_block.height == block.height
-        and vote.round == proposal.content.round
-    ):
-        return voted_block
+def _ownership_for(chain: ChainStateView, block: Block) -> ChainOwnership:
+    """Who may propose ``block``: the chain's owners, or for a child chain's first block the
+    owners its OpenChain message names."""
+    system = chain.execution_state.system
+    if system.is_active():
+        return system.ownership.get()
+    message = _opening_message(block)
+    if message is None:
+        raise InactiveChain(
+            f"chain {block.chain_id} is not open: its first block must accept its parent's"
+            " OpenChain message"
+        )
+    return message.config.ownership
+
+
+def _opening_message(block: Block) -> OpenChainMessage | None:
+    if block.incoming_bundles and block.incoming_bundles[0].bundle.messages:
+        message = block.incoming_bundles[0].bundle.messages[0].message
+        if isinstance(message, OpenChainMessage):
+            return message
     return None
 
 
 def _opening_committees(block: Block) -> dict[Epoch, Committee]:
     """For the first block of a child chain: the committees its OpenChain message names."""
-    if block.incoming_bundles and block.incoming_bundles[0].bundle.messages:
-        message = block.incoming_bundles[0].bundle.messages[0].message
-        if isinstance(message, OpenChainMessage):
-            return dict(message.config.committees)
-    return {}
+    message = _opening_message(block)
+    return {} if message is None else dict(message.config.committees)
