@@ -8,7 +8,7 @@ from ledger_helpers import Ledger, chain, key_pair, make_ledger, owner_of, state
 
 from edgechain.base import Account, Amount, ChainId
 from edgechain.chain import ChainStateView, MessageAction
-from edgechain.execution import Credit, InsufficientFunding, Transfer
+from edgechain.execution import Claim, Credit, InsufficientFunding, Transfer
 
 CHAINS = [chain(1), chain(2), chain(3), chain(4)]
 INITIAL = 1_000
@@ -40,8 +40,14 @@ transfers = st.tuples(
     st.integers(0, 3),  # sender
     st.integers(0, 3),  # recipient
     st.integers(1, 700),  # amount
-    st.booleans(),  # to the recipient chain's owner account instead of its balance
+    st.none() | st.integers(0, 3),  # to this chain owner's account there, not the chain balance
     st.booleans(),  # spend from the sender's owner account instead of the chain balance
+)
+claims = st.tuples(
+    st.just("claim"),
+    st.integers(0, 3),  # the chain whose owner claims (and receives)
+    st.integers(0, 3),  # the chain holding the owner's tokens
+    st.integers(1, 300),
 )
 receipts = st.tuples(
     st.just("receive"),
@@ -55,10 +61,19 @@ receipts = st.tuples(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(st.lists(st.one_of(transfers, receipts), min_size=1, max_size=18))
+@given(st.lists(st.one_of(transfers, claims, receipts), min_size=1, max_size=18))
 def test_total_supply_is_conserved(actions: list[tuple[object, ...]]) -> None:
     ledger = make_ledger([INITIAL] * 4)
     expected = 4 * INITIAL
+    # every chain's owner starts with an account on every chain, so that claims can succeed
+    owners = [owner_of(key_pair(index + 1)) for index in range(4)]
+    for chain_id in CHAINS:
+        ledger.run(
+            ledger.make_block(
+                chain_id,
+                [Transfer(None, Account(chain_id, owner), Amount(100)) for owner in owners],
+            )
+        )
     assert total_supply(ledger) == expected
     for action in actions:
         if action[0] == "transfer":
@@ -66,7 +81,7 @@ def test_total_supply_is_conserved(actions: list[tuple[object, ...]]) -> None:
             sender: ChainId = CHAINS[sender_index]  # type: ignore[index]
             recipient: ChainId = CHAINS[recipient_index]  # type: ignore[index]
             spender = owner_of(key_pair(sender_index + 1)) if from_owner else None  # type: ignore[operator]
-            target = owner_of(key_pair(recipient_index + 1)) if to_owner else None  # type: ignore[operator]
+            target = None if to_owner is None else owner_of(key_pair(to_owner + 1))  # type: ignore[operator]
             block = ledger.make_block(
                 sender,
                 [Transfer(spender, Account(recipient, target), Amount(amount))],  # type: ignore[arg-type]
@@ -83,17 +98,47 @@ def test_total_supply_is_conserved(actions: list[tuple[object, ...]]) -> None:
                     raise AssertionError("an overdraft was executed")
             else:
                 ledger.run(block)
+        elif action[0] == "claim":
+            _, claimer_index, holder_index, amount = action
+            claimer: ChainId = CHAINS[claimer_index]  # type: ignore[index]
+            holder: ChainId = CHAINS[holder_index]  # type: ignore[index]
+            owner = owner_of(key_pair(claimer_index + 1))  # type: ignore[operator]
+            block = ledger.make_block(
+                claimer,
+                [Claim(owner, holder, Account(claimer), Amount(amount))],  # type: ignore[arg-type]
+            )
+            state = ledger.chains[claimer]
+            before = state_snapshot(state)
+            try:
+                ledger.run(block)
+            except InsufficientFunding:  # a claim on the claimer's own chain runs at once
+                assert holder == claimer
+                assert state_snapshot(state) == before
         else:
             _, chain_index, choice = action
             chain_id = CHAINS[chain_index]  # type: ignore[index]
             incoming = ledger.pending(chain_id, choice)  # type: ignore[arg-type]
             if incoming:
-                ledger.run(ledger.make_block(chain_id, incoming=incoming))
+                state = ledger.chains[chain_id]
+                before = state_snapshot(state)
+                try:
+                    ledger.run(ledger.make_block(chain_id, incoming=incoming))
+                except InsufficientFunding:  # a withdrawal larger than the owner holds
+                    assert state_snapshot(state) == before
+                    rejecting = ledger.pending(chain_id, MessageAction.REJECT)
+                    ledger.run(ledger.make_block(chain_id, incoming=rejecting))
         assert total_supply(ledger) == expected
-    # drain: everyone accepts everything until nothing is in flight
-    for _ in range(3):
+    # drain: everyone takes everything (rejecting what cannot run) until nothing is in flight
+    for _ in range(4):
         for chain_id in CHAINS:
             if ledger.pending(chain_id):
-                ledger.receive_all(chain_id)
+                try:
+                    ledger.receive_all(chain_id)
+                except InsufficientFunding:
+                    ledger.run(
+                        ledger.make_block(
+                            chain_id, incoming=ledger.pending(chain_id, MessageAction.REJECT)
+                        )
+                    )
     assert sum(in_flight(state) for state in ledger.chains.values()) == 0
     assert total_supply(ledger) == expected
