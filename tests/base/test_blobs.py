@@ -65,6 +65,9 @@ def test_split_round_trips_and_hashes_the_whole_file(size: int) -> None:
     assert b"".join(chunk.content for chunk in chunks) == data
     assert all(chunk.blob_type is BlobType.DATA and chunk.size <= 100 for chunk in chunks)
     assert [chunk.id for chunk in chunks] == split.chunk_ids
+    pairs = list(split.iter_blobs_with_ids())
+    assert [blob_id for blob_id, _ in pairs] == [blob.id for blob in split.iter_blobs()]
+    assert all(blob_id == blob.id for blob_id, blob in pairs)
     root = parse_manifest(split.root_manifest.content)
     assert root.total_length == size
     assert root.file_hash.digest == blake3.blake3(data).digest()

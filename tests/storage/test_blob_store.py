@@ -72,8 +72,8 @@ def test_write_read_contains_missing_delete(store: BlobStore) -> None:
     assert store.read_blob(blob.id) == blob.content
     assert store.missing([blob.id, other.id]) == [other.id]
     path = store.blob_path(blob.id)
-    assert path.parent.parent.parent == store.root / "blobs"
-    assert path.parent.name == blob.id.hash.hex()[2:4]
+    assert path.parent.parent == store.root / "blobs"
+    assert path.parent.name == blob.id.hash.hex()[:2]
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
     assert store.delete(blob.id) is True
     assert store.delete(blob.id) is False
@@ -399,3 +399,20 @@ def test_rejects_a_parent_that_misstates_its_child(store: BlobStore) -> None:
     store.write_blob(good.to_blob().id, good.to_blob().content)
     with store.open_file(good.to_blob().id) as mapping:
         assert mapping[:] == b"abcdef"
+
+
+def test_write_blobs_checks_the_whole_batch_before_writing(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "store", max_blob_size=4096)  # durable: fsyncs per batch
+    good = Blob.data(b"good")
+    forged_id = Blob.data(b"claimed").id
+    with pytest.raises(BlobMismatch):
+        store.write_blobs([(good.id, good.content), (forged_id, b"forged")])
+    with pytest.raises(BlobTooLarge):
+        store.write_blobs([(good.id, good.content), (Blob.data(bytes(5000)).id, bytes(5000))])
+    assert stored_files(store.root) == []
+    # Chunks and the manifest naming them may travel in one batch, children first.
+    split = split_into_blobs(random_bytes(10_000, seed=14), chunk_size=4096, max_blob_size=4096)
+    batch = [(blob.id, blob.content) for blob in split.iter_blobs()]
+    assert store.write_blobs(batch) == len(batch)
+    assert store.write_blobs(batch) == 0
+    assert store.missing_for_file(split.manifest_id) == []

@@ -336,6 +336,16 @@ class SplitFile:
 
     def iter_chunks(self) -> Iterator[Blob]:
         """Yield each distinct chunk blob once, in file order, copying one chunk at a time."""
+        for _, blob in self._iter_chunks_with_ids():
+            yield blob
+
+    def iter_blobs_with_ids(self) -> Iterator[tuple[BlobId, Blob]]:
+        """``iter_blobs`` with each id, the chunks' taken from the split (not hashed again)."""
+        yield from self._iter_chunks_with_ids()
+        for manifest_blob in self.manifest_blobs:
+            yield manifest_blob.id, manifest_blob
+
+    def _iter_chunks_with_ids(self) -> Iterator[tuple[BlobId, Blob]]:
         seen: set[BlobId] = set()
         offset = 0
         for entry in self.chunk_entries:
@@ -346,7 +356,7 @@ class SplitFile:
             with self._view[start:offset] as chunk_view:
                 content = bytes(chunk_view)
             _release_pages(self._source, start, offset, self._drop_pages)
-            yield Blob(BlobType.DATA, content)
+            yield entry.blob_id, Blob(BlobType.DATA, content)
 
     def close(self) -> None:
         """Release the view of the buffer (the manifests and chunk list stay usable)."""

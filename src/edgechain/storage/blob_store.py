@@ -2,7 +2,9 @@
 
 Layout under ``root``::
 
-    blobs/ab/cd/<hash>.<type>   one file per blob (fan-out on the first two bytes of the hash)
+    blobs/ab/<hash>.<type>      one file per blob, fanned out on the hash's first byte
+                                (one level: 256 directories hold a million 1 MiB blobs at
+                                4k files each, and creating directories is slow on some disks)
     files/<file hash>           a manifest's whole file, assembled once, verified, then mapped
     quarantine/                 files that failed verification, kept for inspection, never served
 
@@ -98,12 +100,7 @@ class BlobStore:
     def blob_path(self, blob_id: BlobId) -> Path:
         """Where the blob's file lives (whether or not it is stored)."""
         digest = blob_id.hash.hex()
-        return (
-            self._blobs_dir
-            / digest[:2]
-            / digest[2:4]
-            / f"{digest}.{blob_id.blob_type.name.lower()}"
-        )
+        return self._blobs_dir / digest[:2] / f"{digest}.{blob_id.blob_type.name.lower()}"
 
     def contains(self, blob_id: BlobId) -> bool:
         """Whether a file for the blob exists (it is verified when first read)."""
@@ -133,27 +130,49 @@ class BlobStore:
         missing blobs, lengths or hash that do not match); nothing is stored on a rejection.
         A stored copy that turns out corrupt is quarantined and replaced.
         """
-        size = len(content)
-        if self.max_blob_size is not None and size > self.max_blob_size:
-            raise BlobTooLarge(blob_id, size, self.max_blob_size)
-        actual_id = BlobId.for_content(blob_id.blob_type, content)
-        if actual_id != blob_id:
-            raise BlobMismatch(blob_id, actual_id)
-        path = self.blob_path(blob_id)
-        if path.is_file():
-            try:
-                self._read_verified(blob_id)
-                return False
-            except CorruptBlob:
-                pass  # quarantined and logged; write the good bytes below
-            except BlobNotFound:
-                pass  # deleted meanwhile
-        if blob_id.blob_type is BlobType.MANIFEST:
-            self._check_manifest_complete(blob_id, parse_manifest(content))
-        self._write_atomically(path, [content])
-        with self._lock:
-            self._verified_blobs.add(blob_id)
-        return True
+        return self.write_blobs([(blob_id, content)]) == 1
+
+    def write_blobs(self, blobs: Iterable[tuple[BlobId, bytes | bytearray | memoryview]]) -> int:
+        """Store several blobs (as a block's published blobs); return how many were new.
+
+        Sizes and hashes of the whole batch are checked before anything is written; a
+        manifest is checked when its turn comes, so its children may come earlier in the
+        same batch. A rejected blob is never stored (the batch's earlier, valid blobs are
+        kept). Directories are fsynced once per batch rather than once per blob.
+        """
+        batch = list(blobs)
+        for blob_id, content in batch:
+            size = len(content)
+            if self.max_blob_size is not None and size > self.max_blob_size:
+                raise BlobTooLarge(blob_id, size, self.max_blob_size)
+            actual_id = BlobId.for_content(blob_id.blob_type, content)
+            if actual_id != blob_id:
+                raise BlobMismatch(blob_id, actual_id)
+        written = 0
+        touched_directories: dict[Path, None] = {}
+        try:
+            for blob_id, content in batch:
+                path = self.blob_path(blob_id)
+                if path.is_file():
+                    try:
+                        self._read_verified(blob_id)
+                        continue
+                    except CorruptBlob:
+                        pass  # quarantined and logged; write the good bytes below
+                    except BlobNotFound:
+                        pass  # deleted meanwhile
+                if blob_id.blob_type is BlobType.MANIFEST:
+                    self._check_manifest_complete(blob_id, parse_manifest(content))
+                self._write_atomically(path, [content], sync_directory=False)
+                touched_directories[path.parent] = None
+                with self._lock:
+                    self._verified_blobs.add(blob_id)
+                written += 1
+        finally:
+            if self.durable:
+                for directory in touched_directories:
+                    _fsync_directory(directory)
+        return written
 
     def read_blob(self, blob_id: BlobId) -> bytes:
         """The blob's bytes; raise BlobNotFound, or CorruptBlob if the file fails its hash."""
@@ -387,6 +406,7 @@ class BlobStore:
         path: Path,
         pieces: Iterable[bytes | bytearray | memoryview],
         before_rename: Callable[[], None] | None = None,
+        sync_directory: bool = True,
     ) -> None:
         """Write ``pieces`` to a temporary file beside ``path``, fsync, rename, fsync the dir."""
         directory = path.parent
@@ -408,7 +428,7 @@ class BlobStore:
             with suppress(FileNotFoundError):
                 os.unlink(temporary_name)
             raise
-        if self.durable:
+        if self.durable and sync_directory:
             _fsync_directory(directory)
 
     def _make_directory(self, directory: Path) -> None:
