@@ -14,8 +14,10 @@ from edgechain.base.errors import InvalidSignature
 from edgechain.base.identifiers import ChainId
 from edgechain.base.values import Amount, BlockHeight, Epoch, Timestamp
 from edgechain.chain.block import IncomingBundle
-from edgechain.chain.certificate import Vote
+from edgechain.chain.certificate import Certificate, Vote
+from edgechain.chain.rounds import Round
 from edgechain.core.errors import WorkerError
+from edgechain.execution.ownership import ChainOwnership
 
 CHAIN_INFO_TAG = "ChainInfo"
 """The tag under which validators sign chain info."""
@@ -33,6 +35,8 @@ class ChainInfoQuery:
     """If set, list the hashes of the chain's confirmed blocks from this height on."""
     request_sent_certificate_hashes_limit: int = 1000
     """At most this many hashes."""
+    request_timeout_vote: bool = False
+    """Ask the validator to sign a timeout for the chain's current round (if its deadline passed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,14 @@ class ChainInfo:
     """The chain's own balance."""
     state_hash: CryptoHash
     """The hash of the chain's execution state (what block outcomes report)."""
+    ownership: ChainOwnership | None = None
+    """Who may propose, if the chain is active."""
+    current_round: Round | None = None
+    """The round the chain's next block is proposed in, on this validator."""
+    round_timeout: Timestamp | None = None
+    """When this validator will sign a timeout for the current round (None: never)."""
+    locked: Certificate | None = None
+    """The validated-block certificate this validator is locked on at the next height."""
     requested_pending_message_bundles: list[IncomingBundle] = field(default_factory=list)
     """The bundles waiting in the inboxes, if asked for, in the order they may be taken."""
     requested_sent_certificate_hashes: list[CryptoHash] = field(default_factory=list)

@@ -33,10 +33,11 @@ from edgechain.base.errors import EdgechainError
 from edgechain.base.identifiers import Account, AccountOwner, BlobId, ChainId
 from edgechain.base.values import Amount, BlockHeight, Epoch, Timestamp
 from edgechain.chain.block import Block, IncomingBundle
-from edgechain.chain.certificate import Certificate, ConfirmedBlock, Vote
+from edgechain.chain.certificate import Certificate, ConfirmedBlock, Timeout, ValidatedBlock, Vote
 from edgechain.chain.errors import ChainError
+from edgechain.chain.manager import first_round
 from edgechain.chain.proposal import BlockProposal, ProposalContent
-from edgechain.chain.rounds import Fast
+from edgechain.chain.rounds import Fast, Round, round_order
 from edgechain.core.chain_info import ChainInfo, ChainInfoQuery, ChainInfoResponse
 from edgechain.core.errors import (
     BlobsNotFound,
@@ -48,7 +49,13 @@ from edgechain.core.node import ValidatorNode
 from edgechain.execution.committee import Committee
 from edgechain.execution.errors import BlobsNotFound as ExecutionBlobsNotFound
 from edgechain.execution.messages import MessageAction
-from edgechain.execution.operations import OpenChain, Operation, PublishDataBlob, Transfer
+from edgechain.execution.operations import (
+    ChangeOwnership,
+    OpenChain,
+    Operation,
+    PublishDataBlob,
+    Transfer,
+)
 from edgechain.execution.ownership import ChainOwnership
 
 logger = logging.getLogger(__name__)
@@ -108,6 +115,8 @@ class ChainClient:
         """Seconds to wait for one validator's answer."""
         self.clock = clock
         """Where block timestamps come from (a fixed sequence makes runs reproducible)."""
+        self.ownership: ChainOwnership | None = None
+        """The chain's owners and round rules, as last learnt from the validators."""
         self.rejected_votes: list[RejectedVoteRecord] = []
         """Every vote the client refused, for inspection."""
         self.last_state_hash: CryptoHash | None = None
@@ -191,33 +200,125 @@ class ChainClient:
     # -------------------------------------------------------------- proposing
 
     async def propose_block(self, block: Block, blobs: Sequence[Blob] = ()) -> Certificate:
-        """Sign ``block``, gather a quorum of votes, certify and broadcast it."""
+        """Sign ``block``, gather a quorum of votes, certify and broadcast it.
+
+        A super owner proposes in the fast round: one phase. Other owners propose in the
+        chain's current multi-leader or single-leader round: a quorum of votes makes a
+        validated-block certificate, which the validators then vote to confirm.
+        """
         if self.key_pair is None:
             raise ClientError(f"the client of chain {self.chain_id} has no key to propose with")
-        proposal = BlockProposal.new(ProposalContent(block, Fast()), self.key_pair)
+        round_ = await self.current_round()
+        proposal = BlockProposal.new(ProposalContent(block, round_), self.key_pair)
         blobs_by_id = {blob.id: blob for blob in blobs}
         if blobs_by_id:
             await self._for_each_validator(
                 lambda node: self._upload_blobs(node, list(blobs_by_id.values()))
             )
-        certificate = await self._gather_votes(proposal, blobs_by_id)
+
+        def proposal_request(node: ValidatorNode) -> Awaitable[ChainInfoResponse]:
+            return self._retry_after_update(
+                node, lambda: node.handle_block_proposal(proposal), block, blobs_by_id, depth=0
+            )
+
+        expected_kind = ConfirmedBlock if isinstance(round_, Fast) else ValidatedBlock
+        certificate = await self._gather_votes(
+            proposal_request, lambda vote: _check_block_vote(vote, block, round_, expected_kind)
+        )
+        if isinstance(certificate.value, ValidatedBlock):
+            validated = certificate
+
+            def confirm_request(node: ValidatorNode) -> Awaitable[ChainInfoResponse]:
+                return self._retry_after_update(
+                    node, lambda: node.handle_certificate(validated), block, blobs_by_id, depth=0
+                )
+
+            certificate = await self._gather_votes(
+                confirm_request,
+                lambda vote: _check_block_vote(vote, block, round_, ConfirmedBlock),
+            )
         self._record_own_certificate(certificate)
+        if any(isinstance(operation, ChangeOwnership) for operation in block.operations):
+            self.ownership = None  # learn the new owners and rounds from the validators
         await self.broadcast_certificate(certificate, blobs_by_id)
         return certificate
 
+    async def current_round(self) -> Round:
+        """The round this client's owner proposes in at the next height.
+
+        A super owner always uses the fast round. Otherwise the round is the highest one that
+        validators worth the validity threshold have reached (so at least one honest
+        validator is there: rounds only move on timeout certificates).
+        """
+        if self.ownership is None or not self._is_super_owner():
+            infos = await self._chain_infos(ChainInfoQuery(self.chain_id))
+            ownerships = [info.ownership for _, info in infos if info.ownership is not None]
+            if self.ownership is None and ownerships:
+                self.ownership = _most_common(ownerships)
+            if self._is_super_owner():
+                return Fast()
+            committee = self.committee
+            rounds = sorted(
+                (
+                    (info.current_round, committee.weight(public_key))
+                    for public_key, info in infos
+                    if info.current_round is not None
+                    and info.next_block_height == self.next_block_height
+                ),
+                key=lambda item: round_order(item[0]),
+                reverse=True,
+            )
+            weight = 0
+            for round_, round_weight in rounds:
+                weight += round_weight
+                if weight >= committee.validity_threshold:
+                    return round_
+            if self.ownership is not None:
+                return first_round(self.ownership)
+        return Fast()
+
+    def _is_super_owner(self) -> bool:
+        return (
+            self.ownership is not None
+            and self.key_pair is not None
+            and self.owner in self.ownership.super_owners
+        )
+
+    async def request_leader_timeout(self) -> Certificate:
+        """Gather timeout votes for the current round into a certificate and broadcast it.
+
+        Validators sign only once the round's deadline has passed on their clocks; the
+        certificate moves every validator to the next round.
+        """
+        height, epoch = self.next_block_height, self.epoch
+        query = ChainInfoQuery(self.chain_id, request_timeout_vote=True)
+
+        def timeout_request(node: ValidatorNode) -> Awaitable[ChainInfoResponse]:
+            return node.handle_chain_info_query(query)
+
+        def check(vote: Vote) -> str | None:
+            if vote.value != Timeout(self.chain_id, height, epoch):
+                return "voted for something else than a timeout at this height"
+            return None
+
+        certificate = await self._gather_votes(timeout_request, check)
+        await self._for_each_validator(lambda node: node.handle_certificate(certificate))
+        return certificate
+
     async def _gather_votes(
-        self, proposal: BlockProposal, blobs_by_id: dict[BlobId, Blob]
+        self,
+        request: Callable[[ValidatorNode], Awaitable[ChainInfoResponse]],
+        check_vote: Callable[[Vote], str | None],
     ) -> Certificate:
+        """Ask every validator concurrently; return a certificate as soon as votes for one
+        value in one round reach the quorum. Refused votes are recorded in ``rejected_votes``."""
         committee = self.committee
-        block = proposal.content.block
         tasks = {
-            asyncio.ensure_future(
-                self._with_timeout(self._request_vote(node, proposal, blobs_by_id))
-            ): node
+            asyncio.ensure_future(self._with_timeout(request(node))): node
             for node in self.validators
         }
-        votes_by_value: dict[CryptoHash, list[Vote]] = {}
-        weight_by_value: dict[CryptoHash, int] = {}
+        votes_by_value: dict[tuple[CryptoHash, tuple[int, int]], list[Vote]] = {}
+        weight_by_value: dict[tuple[CryptoHash, tuple[int, int]], int] = {}
         counted: set[PublicKey] = set()
         errors: dict[str, Exception] = {}
         certificate: Certificate | None = None
@@ -234,50 +335,42 @@ class ChainClient:
                         errors[str(node.public_key)] = exception
                         continue
                     try:
-                        vote = self._accept_vote(node, task.result(), block, counted)
+                        vote = self._accept_vote(node, task.result(), check_vote, counted)
                     except RejectedVote as refusal:
                         errors[str(node.public_key)] = refusal
                         continue
-                    value_hash = vote.value.hash()
-                    votes_by_value.setdefault(value_hash, []).append(vote)
-                    weight_by_value[value_hash] = weight_by_value.get(value_hash, 0) + (
-                        committee.weight(vote.validator)
+                    key = (vote.value.hash(), round_order(vote.round))
+                    votes_by_value.setdefault(key, []).append(vote)
+                    weight_by_value[key] = weight_by_value.get(key, 0) + committee.weight(
+                        vote.validator
                     )
-                    if certificate is None and weight_by_value[value_hash] >= committee.quorum_threshold:
+                    if certificate is None and weight_by_value[key] >= committee.quorum_threshold:
                         # Keep looking at the answers already in: bad votes among them are recorded.
-                        votes = votes_by_value[value_hash]
-                        certificate = Certificate.from_votes(votes[0].value, Fast(), votes)
+                        votes = votes_by_value[key]
+                        certificate = Certificate.from_votes(votes[0].value, vote.round, votes)
         finally:
             await _cancel_all(pending)
         if certificate is None:
             self._raise_for_failures("no quorum of votes", errors, committee)
             raise AssertionError("unreachable")  # _raise_for_failures always raises
-        for value_hash, votes in votes_by_value.items():
+        for (value_hash, _), votes in votes_by_value.items():
             if value_hash != certificate.hash():
                 for vote in votes:
                     self._record_rejection(vote.validator, f"voted for another outcome {value_hash}")
         certificate.check(committee)
         return certificate
 
-    async def _request_vote(
-        self, node: ValidatorNode, proposal: BlockProposal, blobs_by_id: dict[BlobId, Blob]
-    ) -> ChainInfoResponse:
-        block = proposal.content.block
-        return await self._retry_after_update(
-            node, lambda: node.handle_block_proposal(proposal), block, blobs_by_id, depth=0
-        )
-
     def _accept_vote(
         self,
         node: ValidatorNode,
         response: ChainInfoResponse,
-        block: Block,
+        check_vote: Callable[[Vote], str | None],
         counted: set[PublicKey],
     ) -> Vote:
         """Return the response's vote if it may be counted; raise RejectedVote otherwise."""
         vote = response.vote
         if vote is None:
-            return self._reject(node.public_key, "answered a proposal without a vote")
+            return self._reject(node.public_key, "answered without a vote")
         if vote.validator != node.public_key:
             return self._reject(node.public_key, f"sent a vote signed by {vote.validator}")
         if self.committee.weight(vote.validator) == 0:
@@ -288,10 +381,9 @@ class ChainClient:
             vote.check()
         except ChainError as exc:
             return self._reject(vote.validator, f"bad signature: {exc}")
-        if not isinstance(vote.value, ConfirmedBlock) or vote.round != Fast():
-            return self._reject(vote.validator, "voted for another kind of value or round")
-        if vote.value.executed_block.block != block:
-            return self._reject(vote.validator, "voted for another block")
+        reason = check_vote(vote)
+        if reason is not None:
+            return self._reject(vote.validator, reason)
         counted.add(vote.validator)
         return vote
 
@@ -570,6 +662,20 @@ class ChainClient:
                 f" at height {self.next_block_height}"
             )
 
+    async def _chain_infos(self, query: ChainInfoQuery) -> list[tuple[PublicKey, ChainInfo]]:
+        """The chain infos of the validators that answered with a valid signature."""
+        results = await self._for_each_validator(lambda node: node.handle_chain_info_query(query))
+        infos: list[tuple[PublicKey, ChainInfo]] = []
+        for public_key, result in results.items():
+            if not isinstance(result, ChainInfoResponse):
+                continue
+            try:
+                result.check(public_key)
+            except EdgechainError:
+                continue
+            infos.append((public_key, result.info))
+        return infos
+
     async def query_chain_info(self) -> ChainInfo:
         """The chain's info, as told by validators worth at least the validity threshold.
 
@@ -677,6 +783,30 @@ class ChainClient:
             ):
                 raise first_by_type[error_type]
         raise QuorumNotReached(f"chain {self.chain_id}: {message}", errors)
+
+
+def _check_block_vote(
+    vote: Vote, block: Block, round_: Round, kind: type[ConfirmedBlock] | type[ValidatedBlock]
+) -> str | None:
+    """Why ``vote`` is not a vote of ``kind`` for ``block`` in ``round_`` (None if it is)."""
+    if not isinstance(vote.value, kind) or vote.round != round_:
+        return f"voted for another kind of value or round ({type(vote.value).__name__}, {vote.round})"
+    if vote.value.executed_block.block != block:
+        return "voted for another block"
+    return None
+
+
+def _most_common(values: list[T]) -> T:
+    """The value that occurs most often (the first of them on a tie)."""
+    counts: list[tuple[T, int]] = []
+    for value in values:
+        for index, (seen, count) in enumerate(counts):
+            if seen == value:
+                counts[index] = (seen, count + 1)
+                break
+        else:
+            counts.append((value, 1))
+    return max(counts, key=lambda item: item[1])[0]
 
 
 async def _cancel_all(tasks: set[asyncio.Task[T]]) -> None:

@@ -207,8 +207,11 @@ class WorkerState:
     # ---------------------------------------------------------------- queries
 
     def handle_chain_info_query(self, query: ChainInfoQuery) -> ChainInfoResponse:
+        """Describe a chain; with ``request_timeout_vote``, also sign a timeout for its round."""
         self._check_handles(query.chain_id)
         chain = self.storage.load_chain(query.chain_id)
+        if query.request_timeout_vote:
+            return self._vote_timeout(chain)
         pending: list[IncomingBundle] = []
         if query.request_pending_message_bundles:
             for origin in chain.pending_inbox_origins():
@@ -224,6 +227,23 @@ class WorkerState:
             if start < end:
                 hashes = chain.confirmed_log.read(start, end)
         return self._response(chain, None, pending, hashes)
+
+    def _vote_timeout(self, chain: ChainStateView) -> ChainInfoResponse:
+        if self.key_pair is None:
+            raise WorkerError("this node does not vote: it has no validator key")
+        system = chain.execution_state.system
+        if not system.is_active():
+            raise InactiveChain(f"chain {chain.chain_id} is not active on this validator")
+        vote = chain.manager.vote_timeout(
+            chain.chain_id,
+            chain.next_block_height(),
+            system.epoch.get(),
+            system.ownership.get(),
+            self.key_pair,
+            Timestamp.now(),
+        )
+        chain.save()
+        return self._response(chain, vote)
 
     def handle_upload_blob(self, blob: Blob) -> BlobId:
         """Store a blob that a coming block publishes."""
@@ -245,6 +265,8 @@ class WorkerState:
         system = chain.execution_state.system
         tip = chain.tip_state.get()
         active = system.is_active()
+        ownership = system.ownership.get() if active else None
+        manager = chain.manager
         return ChainInfo(
             chain_id=chain.chain_id,
             is_active=active and not system.closed.get(),
@@ -254,6 +276,10 @@ class WorkerState:
             timestamp=system.timestamp.get(),
             chain_balance=system.balance.get(),
             state_hash=chain.state_hash(),
+            ownership=ownership,
+            current_round=manager.effective_round(ownership) if ownership is not None else None,
+            round_timeout=manager.round_timeout.get(),
+            locked=manager.locked.get(),
             requested_pending_message_bundles=pending,
             requested_sent_certificate_hashes=hashes,
         )
