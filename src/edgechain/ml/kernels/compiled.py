@@ -1,0 +1,279 @@
+"""Compiled kernels for quantized weights: matrix-vector products and dequantization.
+
+Why numba: a decode step reads every weight once, so its speed is the speed of the
+quantized matrix-vector product. numpy alone must either keep float32 copies of the
+weights (6.4x the bytes of Q4_1 per token, and 1.4 GB of RSS for SmolLM2) or
+dequantize per call (a temporary per matrix per token, ~35 tok/s measured). numba
+compiles the block loops to vector machine code (AVX-512 VNNI where the CPU has it)
+that reads the quantized weights directly, with ``parallel=True`` over chunks of output
+rows and ``cache=True`` so the JIT is paid once per machine, not per load. It installs
+as wheels (llvmlite), unlike a C extension that would need a compiler on the user's side.
+
+Layout (`packing.py` builds it at load, a re-arrangement, not a dequantization): output
+rows are cut into chunks of `CHUNK` rows; per chunk, per block of 32 inputs, the quant
+bytes are stored "row-minor" (``[chunk, block, byte, row]``) so that the innermost loop
+runs across rows, with no reduction, and vectorizes; scales are float32 ``[chunk, block,
+row]``. Each chunk is a C-contiguous sub-array, which numba's parallel loop needs in
+order to keep the inner loop vectorized.
+
+Numerics, fixed by design (DESIGN.md, "bit-exact inference"):
+
+- Activations are quantized to 8-bit blocks of 32 as llama.cpp's x86 ``quantize_row_q8_1``
+  does (scale ``f16(amax / 127)``, quants ``rint(x * 127 / amax)``), except that the block
+  sum is ``float32(sum(quants)) * scale`` rather than rounded to float16, so that the
+  batched (BLAS) path, which sees the dequantized activations, computes the same function
+  (`reference.quantize_activations_q8` is the definition).
+- Within a block, weight quants times activation quants are summed in int32: exact, so
+  the compiler may vectorize that sum in any order.
+- Block results are combined in float32 in one documented order: for each row,
+  ``acc = 0; for b in blocks: acc = acc + (w_scale[b] * x_scale[b]) * float(isum[b])``
+  ``+ w_min[b] * x_sum[b]`` (the min term only for Q4_1), evaluated left to right, no
+  fused multiply-add, no reassociation (``fastmath`` is off). Threads split *rows*,
+  never a row's sum, so the thread count cannot change a bit of the result.
+  `reference.matvec_reference` computes the same order in numpy, and the tests compare
+  the two bit for bit.
+
+Threads: numba's OpenMP layer with ``OMP_WAIT_POLICY=PASSIVE`` (set below unless the
+user set it), ``numba.set_num_threads`` picks how many.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+# Threads that wait for work must sleep, not spin: on a machine shared with other
+# processes (2 cores, a busy browser, a validator) a spinning OpenMP worker that lost
+# its core stalls every parallel region until the scheduler returns it. Measured on
+# SmolLM2 decode with 2 threads under load: 1.4 tok/s spinning, 74 tok/s passive.
+# libgomp reads this when numba first loads its OpenMP layer, after this import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba
+import numpy as np
+from numba import prange
+
+CHUNK = 32
+"""Output rows per chunk: the unit of parallel work and of the row-minor layout."""
+
+_POW2_HALF = np.array(
+    [2.0**-24] + [2.0 ** (exponent - 25) for exponent in range(1, 31)] + [0.0],
+    dtype=np.float32,
+)
+"""Value of one mantissa unit of a float16 of biased exponent e (e = 0: subnormal)."""
+
+
+@numba.njit(cache=True, inline="always")
+def _half(low: np.uint8, high: np.uint8) -> np.float32:
+    """A little-endian float16 given as two bytes, as float32 (exact)."""
+    bits = np.int32(low) | (np.int32(high) << 8)
+    exponent = (bits >> 10) & 31
+    mantissa = bits & 1023
+    if exponent == 0:
+        value = np.float32(mantissa) * _POW2_HALF[0]
+    elif exponent == 31:
+        value = np.float32(np.inf) if mantissa == 0 else np.float32(np.nan)
+    else:
+        value = np.float32(mantissa | 1024) * _POW2_HALF[exponent]
+    if bits & 0x8000:
+        value = -value
+    return value
+
+
+@numba.njit(cache=True, inline="always")
+def _round_f16(value: float) -> np.float32:
+    """``value`` rounded to the nearest float16 (ties to even), returned as float32."""
+    magnitude = abs(value)
+    if magnitude == 0.0 or magnitude != magnitude:
+        return np.float32(value)
+    _, exponent = math.frexp(magnitude)  # magnitude = m * 2**exponent, 0.5 <= m < 1
+    quantum = 2.0 ** (exponent - 11) if exponent - 1 >= -14 else 2.0**-24
+    rounded = np.rint(magnitude / quantum) * quantum
+    if rounded > 65504.0:
+        rounded = np.inf
+    return np.float32(rounded if value > 0 else -rounded)
+
+
+@numba.njit(cache=True)
+def quantize_q8(x: np.ndarray, quants: np.ndarray, scales: np.ndarray, sums: np.ndarray) -> None:
+    """Quantize float32 rows ``x`` (T, n) into int8 ``quants`` (T, n), ``scales``, ``sums`` (T, n/32)."""
+    tokens, width = x.shape
+    blocks = width // 32
+    for t in range(tokens):
+        for b in range(blocks):
+            amax = np.float32(0.0)
+            for j in range(32):
+                magnitude = abs(x[t, b * 32 + j])
+                amax = magnitude if magnitude > amax else amax
+            scale = amax / np.float32(127.0)
+            inverse = np.float32(127.0) / amax if amax > 0 else np.float32(0.0)
+            total = 0
+            for j in range(32):
+                quant = np.int32(np.rint(x[t, b * 32 + j] * inverse))
+                quants[t, b * 32 + j] = quant
+                total += quant
+            rounded_scale = _round_f16(scale)
+            scales[t, b] = rounded_scale
+            sums[t, b] = np.float32(total) * rounded_scale
+
+
+@numba.njit(cache=True)
+def _chunk_q4_1(nibbles, scales, mins, quants, x_scales, x_sums, out):  # type: ignore[no-untyped-def]
+    blocks = nibbles.shape[0]
+    rows = nibbles.shape[2]
+    tokens = quants.shape[0]
+    out[:, :] = np.float32(0.0)
+    for b in range(blocks):
+        for t in range(tokens):
+            x_scale = x_scales[t, b]
+            x_sum = x_sums[t, b]
+            for r in range(rows):
+                isum = np.int32(0)
+                for j in range(16):
+                    byte = np.int32(nibbles[b, j, r])
+                    isum = np.int32(
+                        isum
+                        + np.int32(np.int32(byte & 15) * np.int32(quants[t, b * 32 + j]))
+                        + np.int32(np.int32(byte >> 4) * np.int32(quants[t, b * 32 + 16 + j]))
+                    )
+                out[t, r] = (
+                    out[t, r] + (scales[b, r] * x_scale) * np.float32(isum) + mins[b, r] * x_sum
+                )
+
+
+@numba.njit(cache=True)
+def _chunk_q4_0(nibbles, scales, quants, x_scales, out):  # type: ignore[no-untyped-def]
+    blocks = nibbles.shape[0]
+    rows = nibbles.shape[2]
+    tokens = quants.shape[0]
+    out[:, :] = np.float32(0.0)
+    for b in range(blocks):
+        for t in range(tokens):
+            x_scale = x_scales[t, b]
+            for r in range(rows):
+                isum = np.int32(0)
+                for j in range(16):
+                    byte = np.int32(nibbles[b, j, r])
+                    isum = np.int32(
+                        isum
+                        + np.int32(np.int32((byte & 15) - 8) * np.int32(quants[t, b * 32 + j]))
+                        + np.int32(
+                            np.int32((byte >> 4) - 8) * np.int32(quants[t, b * 32 + 16 + j])
+                        )
+                    )
+                out[t, r] = out[t, r] + (scales[b, r] * x_scale) * np.float32(isum)
+
+
+@numba.njit(cache=True)
+def _chunk_q8_0(values, scales, quants, x_scales, out):  # type: ignore[no-untyped-def]
+    blocks = values.shape[0]
+    rows = values.shape[2]
+    tokens = quants.shape[0]
+    out[:, :] = np.float32(0.0)
+    for b in range(blocks):
+        for t in range(tokens):
+            x_scale = x_scales[t, b]
+            for r in range(rows):
+                isum = np.int32(0)
+                for j in range(32):
+                    isum = np.int32(
+                        isum
+                        + np.int32(np.int32(values[b, j, r]) * np.int32(quants[t, b * 32 + j]))
+                    )
+                out[t, r] = out[t, r] + (scales[b, r] * x_scale) * np.float32(isum)
+
+
+@numba.njit(parallel=True, cache=True)
+def matmul_q4_1(nibbles, scales, mins, quants, x_scales, x_sums, out):  # type: ignore[no-untyped-def]
+    """Q4_1 weights times quantized activations (T, in): ``out`` (chunks, T, CHUNK)."""
+    for c in prange(nibbles.shape[0]):
+        _chunk_q4_1(nibbles[c], scales[c], mins[c], quants, x_scales, x_sums, out[c])
+
+
+@numba.njit(parallel=True, cache=True)
+def matmul_q4_0(nibbles, scales, quants, x_scales, out):  # type: ignore[no-untyped-def]
+    """Q4_0 weights times quantized activations (T, in): ``out`` (chunks, T, CHUNK)."""
+    for c in prange(nibbles.shape[0]):
+        _chunk_q4_0(nibbles[c], scales[c], quants, x_scales, out[c])
+
+
+@numba.njit(parallel=True, cache=True)
+def matmul_q8_0(values, scales, quants, x_scales, out):  # type: ignore[no-untyped-def]
+    """Q8_0 weights times quantized activations (T, in): ``out`` (chunks, T, CHUNK)."""
+    for c in prange(values.shape[0]):
+        _chunk_q8_0(values[c], scales[c], quants, x_scales, out[c])
+
+
+@numba.njit(parallel=True, cache=True)
+def unpack_q4_1(nibbles, scales, mins, out):  # type: ignore[no-untyped-def]
+    """Packed Q4_1 into float32 ``out`` (inputs, chunks * CHUNK): the weight transposed."""
+    chunks, blocks, _, rows = nibbles.shape
+    for c in prange(chunks):
+        for b in range(blocks):
+            for j in range(16):
+                for r in range(rows):
+                    byte = nibbles[c, b, j, r]
+                    out[b * 32 + j, c * rows + r] = np.float32(byte & 15) * scales[c, b, r] + mins[c, b, r]
+                    out[b * 32 + 16 + j, c * rows + r] = np.float32(byte >> 4) * scales[c, b, r] + mins[c, b, r]
+
+
+@numba.njit(parallel=True, cache=True)
+def unpack_q4_0(nibbles, scales, out):  # type: ignore[no-untyped-def]
+    """Packed Q4_0 into float32 ``out`` (inputs, chunks * CHUNK): the weight transposed."""
+    chunks, blocks, _, rows = nibbles.shape
+    for c in prange(chunks):
+        for b in range(blocks):
+            for j in range(16):
+                for r in range(rows):
+                    byte = np.int32(nibbles[c, b, j, r])
+                    out[b * 32 + j, c * rows + r] = np.float32((byte & 15) - 8) * scales[c, b, r]
+                    out[b * 32 + 16 + j, c * rows + r] = np.float32((byte >> 4) - 8) * scales[c, b, r]
+
+
+@numba.njit(parallel=True, cache=True)
+def unpack_q8_0(values, scales, out):  # type: ignore[no-untyped-def]
+    """Packed Q8_0 into float32 ``out`` (inputs, chunks * CHUNK): the weight transposed."""
+    chunks, blocks, _, rows = values.shape
+    for c in prange(chunks):
+        for b in range(blocks):
+            for j in range(32):
+                for r in range(rows):
+                    out[b * 32 + j, c * rows + r] = np.float32(values[c, b, j, r]) * scales[c, b, r]
+
+
+@numba.njit(parallel=True, cache=True)
+def attention(queries, keys_t, values, start, scale, out):  # type: ignore[no-untyped-def]
+    """Causal grouped-query attention of ``queries`` (T, heads, hd) at positions start.. over
+    ``keys_t`` (kv heads, hd, S) and ``values`` (kv heads, S, hd) into ``out`` (T, heads, hd).
+
+    One task per (head, query); every sum runs in a fixed order (scores: over hd in
+    order; softmax denominator and the weighted values: over positions in order), so
+    the result does not depend on the thread count.
+    """
+    tokens, heads, head_dim = queries.shape
+    group = heads // keys_t.shape[0]
+    for task in prange(heads * tokens):
+        h = task // tokens
+        t = task % tokens
+        kv = h // group
+        length = start + t + 1
+        scores = np.zeros(length, dtype=np.float32)
+        for d in range(head_dim):
+            q = queries[t, h, d]
+            for s in range(length):
+                scores[s] = scores[s] + q * keys_t[kv, d, s]
+        top = np.float32(-np.inf)
+        for s in range(length):
+            scores[s] = scores[s] * scale
+            top = scores[s] if scores[s] > top else top
+        total = np.float32(0.0)
+        for s in range(length):
+            scores[s] = np.exp(scores[s] - top)
+            total = total + scores[s]
+        inverse = np.float32(1.0) / total
+        for d in range(head_dim):
+            out[t, h, d] = np.float32(0.0)
+        for s in range(length):
+            weight = scores[s] * inverse
+            for d in range(head_dim):
+                out[t, h, d] = out[t, h, d] + weight * values[kv, s, d]

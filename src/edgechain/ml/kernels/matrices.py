@@ -1,0 +1,250 @@
+"""Weight matrices ready for the numpy backend: packed quantized or dense float32.
+
+`prepare_matrix` turns a weight (its type, bytes and shape) into a `WeightMatrix` whose
+``matmul(x)`` computes ``x @ W.T`` for activations ``x`` of shape (T, in):
+
+- Q4_0, Q4_1, Q8_0: re-arranged once at load into the compiled kernels' row-minor
+  layout (see `compiled`), still quantized. Activations are quantized to 8 bits
+  (llama.cpp's rule). Every batch size goes through the same integer kernels, so a
+  prompt evaluated in one batch gives bit for bit the logits of token-by-token
+  evaluation. (``batch_with_blas`` switches a matrix to dequantize-into-a-buffer plus
+  BLAS for batches: the same function up to float32 rounding, but OpenBLAS's spinning
+  threads collapse on a shared machine, and rounding differences re-quantize
+  differently downstream: SmolLM2's logits move by up to ~0.7.)
+- F32, F16, BF16 and the K-quants (no compiled kernel yet): float32 in memory, BLAS.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgechain.ml.errors import ModelFormatError
+from edgechain.ml.kernels import compiled
+from edgechain.ml.kernels.reference import _half, dequantize
+from edgechain.ml.weights import BLOCK_LAYOUT, TensorType
+
+BATCH_THRESHOLD = 4
+"""From this many tokens on, a quantized matrix is dequantized into a buffer for BLAS."""
+MAX_UNPACK_ELEMENTS = 8 * 1024 * 1024
+"""Larger matrices (an output head) never get a float32 buffer: the integer kernel runs per token."""
+
+COMPILED_TYPES = (TensorType.Q4_0, TensorType.Q4_1, TensorType.Q8_0)
+"""Types that stay quantized in memory and run through compiled kernels."""
+
+
+class _ScratchBuffer:
+    """One float32 buffer, grown on demand and reused for every unpacked weight."""
+
+    def __init__(self) -> None:
+        self._buffer = np.empty(0, dtype=np.float32)
+        self._lock = threading.Lock()
+
+    def view(self, rows: int, cols: int) -> np.ndarray:
+        if self._buffer.size < rows * cols:
+            self._buffer = np.empty(rows * cols, dtype=np.float32)
+        return self._buffer[: rows * cols].reshape(rows, cols)
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(rows: int, cols: int) -> np.ndarray:
+    buffer: _ScratchBuffer | None = getattr(_SCRATCH, "buffer", None)
+    if buffer is None:
+        buffer = _ScratchBuffer()
+        _SCRATCH.buffer = buffer
+    return buffer.view(rows, cols)
+
+
+def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, n) float32 to int8 quants (T, n), scales and scaled sums (T, n/32), by the compiled rule."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    tokens, width = x.shape
+    quants = np.empty((tokens, width), dtype=np.int8)
+    scales = np.empty((tokens, width // 32), dtype=np.float32)
+    sums = np.empty((tokens, width // 32), dtype=np.float32)
+    compiled.quantize_q8(x, quants, scales, sums)
+    return quants, scales, sums
+
+
+def requantize_activations(x: np.ndarray) -> np.ndarray:
+    """(T, n) float32 through the 8-bit rule and back: what the integer kernels see."""
+    quants, scales, _ = quantize_activations(x)
+    tokens, width = quants.shape
+    blocks = quants.reshape(tokens, width // 32, 32).astype(np.float32)
+    return (blocks * scales[:, :, None]).reshape(tokens, width)
+
+
+class WeightMatrix:
+    """A weight of shape (rows, cols) that multiplies activations: ``matmul(x) = x @ W.T``."""
+
+    rows: int
+    cols: int
+    tensor_type: TensorType
+
+    def matmul(self, x: np.ndarray) -> np.ndarray:
+        """(T, cols) float32 to (T, rows) float32."""
+        raise NotImplementedError
+
+    def to_float(self) -> np.ndarray:
+        """The weight as float32 (rows, cols): for tests and other backends."""
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class DenseMatrix(WeightMatrix):
+    """A float32 weight multiplied with BLAS."""
+
+    weight: np.ndarray
+    """(rows, cols) float32, C-contiguous."""
+    tensor_type: TensorType = TensorType.F32
+
+    def __post_init__(self) -> None:
+        self.rows, self.cols = self.weight.shape
+
+    def matmul(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float32) @ self.weight.T  # (T, rows)
+
+    def to_float(self) -> np.ndarray:
+        return self.weight
+
+
+@dataclass(eq=False)
+class PackedMatrix(WeightMatrix):
+    """A Q4_0/Q4_1/Q8_0 weight in the compiled kernels' row-minor layout."""
+
+    tensor_type: TensorType
+    """Q4_0, Q4_1 or Q8_0."""
+    rows: int
+    """Output features (before padding to whole chunks)."""
+    cols: int
+    """Input features."""
+    quants: np.ndarray
+    """uint8 nibbles (chunks, blocks, 16, CHUNK) or int8 values (chunks, blocks, 32, CHUNK)."""
+    scales: np.ndarray
+    """float32 (chunks, blocks, CHUNK)."""
+    mins: np.ndarray | None
+    """float32 (chunks, blocks, CHUNK) for Q4_1, else None."""
+    batch_with_blas: bool = False
+    """Batches of `BATCH_THRESHOLD`+ tokens: dequantize and use BLAS (False: integer kernels,
+    bit-identical to token-by-token decoding)."""
+
+    @property
+    def padded_rows(self) -> int:
+        return int(self.quants.shape[0]) * compiled.CHUNK
+
+    def matmul(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        tokens = x.shape[0]
+        if (
+            self.batch_with_blas
+            and tokens >= BATCH_THRESHOLD
+            and self.padded_rows * self.cols <= MAX_UNPACK_ELEMENTS
+        ):
+            weight_t = _scratch(self.cols, self.padded_rows)  # (cols, padded rows)
+            self._unpack(weight_t)
+            return (requantize_activations(x) @ weight_t)[:, : self.rows]  # (T, rows)
+        quants, scales, sums = quantize_activations(x)
+        out = np.empty((self.quants.shape[0], tokens, compiled.CHUNK), dtype=np.float32)
+        if self.tensor_type == TensorType.Q4_1:
+            compiled.matmul_q4_1(self.quants, self.scales, self.mins, quants, scales, sums, out)
+        elif self.tensor_type == TensorType.Q4_0:
+            compiled.matmul_q4_0(self.quants, self.scales, quants, scales, out)
+        else:
+            compiled.matmul_q8_0(self.quants, self.scales, quants, scales, out)
+        return out.transpose(1, 0, 2).reshape(tokens, -1)[:, : self.rows]  # (T, rows)
+
+    def _unpack(self, weight_t: np.ndarray) -> None:
+        if self.tensor_type == TensorType.Q4_1:
+            compiled.unpack_q4_1(self.quants, self.scales, self.mins, weight_t)
+        elif self.tensor_type == TensorType.Q4_0:
+            compiled.unpack_q4_0(self.quants, self.scales, weight_t)
+        else:
+            compiled.unpack_q8_0(self.quants, self.scales, weight_t)
+
+    def to_float(self) -> np.ndarray:
+        weight_t = np.empty((self.cols, self.padded_rows), dtype=np.float32)
+        self._unpack(weight_t)
+        return np.ascontiguousarray(weight_t.T[: self.rows])
+
+
+def _pack(tensor_type: TensorType, data: np.ndarray, rows: int, cols: int) -> PackedMatrix:
+    _, block_bytes = BLOCK_LAYOUT[tensor_type]
+    blocks = cols // 32
+    chunk = compiled.CHUNK
+    chunks = -(-rows // chunk)
+    raw = np.zeros((chunks * chunk, blocks, block_bytes), dtype=np.uint8)
+    raw[:rows] = np.asarray(data, dtype=np.uint8).reshape(rows, blocks, block_bytes)
+    raw = raw.reshape(chunks, chunk, blocks, block_bytes)
+
+    def scale_at(offset: int) -> np.ndarray:
+        values = _half(raw[:, :, :, offset : offset + 2].reshape(chunks, chunk, blocks, 1, 2))
+        return np.ascontiguousarray(values.reshape(chunks, chunk, blocks).transpose(0, 2, 1))
+
+    def row_minor(start: int, stop: int) -> np.ndarray:
+        return np.ascontiguousarray(raw[:, :, :, start:stop].transpose(0, 2, 3, 1))
+
+    if tensor_type == TensorType.Q4_1:
+        return PackedMatrix(tensor_type, rows, cols, row_minor(4, 20), scale_at(0), scale_at(2))
+    if tensor_type == TensorType.Q4_0:
+        return PackedMatrix(tensor_type, rows, cols, row_minor(2, 18), scale_at(0), None)
+    values = row_minor(2, 34).view(np.int8)
+    return PackedMatrix(tensor_type, rows, cols, values, scale_at(0), None)
+
+
+def prepare_matrix(
+    tensor_type: TensorType, data: np.ndarray, shape: tuple[int, ...], name: str = ""
+) -> WeightMatrix:
+    """The weight ``data`` (a record's array) of ``tensor_type`` and ``shape`` as a `WeightMatrix`."""
+    if len(shape) != 2:
+        raise ModelFormatError(f"weight {name!r} has shape {shape}, expected (rows, cols)")
+    rows, cols = shape
+    if tensor_type in COMPILED_TYPES:
+        _, block_bytes = BLOCK_LAYOUT[tensor_type]
+        if cols % 32 or np.asarray(data).size != rows * (cols // 32) * block_bytes:
+            raise ModelFormatError(
+                f"weight {name!r}: {tensor_type.name} data of {np.asarray(data).size} bytes "
+                f"does not hold {rows}x{cols}"
+            )
+        return _pack(tensor_type, data, rows, cols)
+    try:
+        weight = dequantize(tensor_type, data, shape)
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"weight {name!r}: {exc}") from exc
+    return DenseMatrix(np.ascontiguousarray(weight, dtype=np.float32), tensor_type)
+
+
+def matvec_reference(matrix: PackedMatrix, x: np.ndarray) -> np.ndarray:
+    """The integer kernels' result computed in numpy, in the documented order (for tests)."""
+    quants, scales, sums = quantize_activations(np.asarray(x, dtype=np.float32).reshape(1, -1))
+    weight = matrix.to_float()  # exact: scale * quant (+ min) per element, as the kernels read it
+    chunk = compiled.CHUNK
+    blocks = matrix.cols // 32
+    weight_quants = np.empty((matrix.rows, matrix.cols), dtype=np.int64)
+    weight_scales = matrix.scales.transpose(0, 2, 1).reshape(-1, blocks)[: matrix.rows]
+    weight_mins = (
+        matrix.mins.transpose(0, 2, 1).reshape(-1, blocks)[: matrix.rows]
+        if matrix.mins is not None
+        else None
+    )
+    packed = matrix.quants.transpose(0, 3, 1, 2).reshape(-1, blocks, matrix.quants.shape[2])
+    packed = packed[: matrix.rows].astype(np.int64)
+    if matrix.tensor_type == TensorType.Q8_0:
+        weight_quants = packed.reshape(matrix.rows, matrix.cols)
+    else:
+        offset = 8 if matrix.tensor_type == TensorType.Q4_0 else 0
+        weight_quants = (
+            np.concatenate([packed & 15, packed >> 4], axis=2).reshape(matrix.rows, matrix.cols)
+            - offset
+        )
+    del weight, chunk
+    isums = (weight_quants.reshape(matrix.rows, blocks, 32) * quants.reshape(blocks, 32)).sum(axis=2)
+    acc = np.zeros(matrix.rows, dtype=np.float32)
+    for b in range(blocks):
+        acc = acc + (weight_scales[:, b] * scales[0, b]) * isums[:, b].astype(np.float32)
+        if weight_mins is not None:
+            acc = acc + weight_mins[:, b] * sums[0, b]
+    return acc
