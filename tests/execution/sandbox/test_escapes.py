@@ -339,3 +339,49 @@ def test_contract_called_from_a_deep_host_stack_still_gets_its_depth(
 
     assert nest(limit_before - 150) == "bottom"
     assert sys.getrecursionlimit() == limit_before
+
+
+SUPER_BYPASSES = {
+    "super().__init__ of a list subclass": (
+        "class L(list):\n    def __init__(self, source):\n        super().__init__(source)\n"
+        "def main():\n    return L(range(10 ** 12))"
+    ),
+    "super().__init__ of a dict subclass": (
+        "class D(dict):\n    def __init__(self, source):\n        super().__init__(source)\n"
+        "def main():\n    return D((i, i) for i in range(10 ** 12))"
+    ),
+    "super().extend of a list subclass": (
+        "class L(list):\n    def grow(self, source):\n        super().extend(source)\n"
+        "def main():\n    L().grow(range(10 ** 12))"
+    ),
+}
+
+
+@pytest.mark.parametrize("source", list(SUPER_BYPASSES.values()), ids=list(SUPER_BYPASSES))
+def test_builtin_methods_reached_through_super_are_priced(
+    run_contract: RunContract, source: str
+) -> None:
+    with pytest.raises(OutOfFuel):
+        run_contract(source, fuel=10**5)
+
+
+def test_named_tuples_and_builtin_subclasses_construct_normally(run_contract: RunContract) -> None:
+    source = (
+        "from typing import NamedTuple\n"
+        "class Point(NamedTuple):\n    x: int\n    y: int\n"
+        "class Names(list):\n    pass\n"
+        "class Labels(dict):\n    def __init__(self, pairs):\n        super().__init__(pairs)\n"
+        "def main():\n    point = Point(1, 2)\n"
+        "    return (point.x + point.y, Names([1, 2]), Labels([('a', 1)]), point)"
+    )
+    total, names, labels, point = run_contract(source).result
+    assert (total, names, labels, tuple(point)) == (3, [1, 2], {"a": 1}, (1, 2))
+
+
+def test_membership_in_dict_values_is_priced(run_contract: RunContract) -> None:
+    source = (
+        "def main():\n    table = {i: i for i in range(1000)}\n"
+        "    for _ in range(10 ** 6):\n        x = -1 in table.values()"
+    )
+    with pytest.raises(OutOfFuel):
+        run_contract(source, fuel=10**6)

@@ -72,7 +72,13 @@ SIZED_BUILTINS: tuple[type, ...] = (str, bytes, list, tuple, dict)
 
 GUARDED_BASES: tuple[type, ...] = (str, bytes, list, tuple, dict, int)
 
-NOT_PLAIN_TYPES: tuple[type, ...] = (type, types.ModuleType, *REFUSED_TYPES, *GUARDED_BASES)
+NOT_PLAIN_TYPES: tuple[type, ...] = (
+    type,
+    super,
+    types.ModuleType,
+    *REFUSED_TYPES,
+    *GUARDED_BASES,
+)
 """Objects whose attribute reads need the full guard (all others take the fast path)."""
 """Builtin classes whose construction (also of subclasses) is priced by `_call_`."""
 """Builtin types whose methods are priced by the size of the data they touch."""
@@ -399,6 +405,10 @@ class SandboxGuards:
             return value
         if isinstance(obj, (*SIZED_BUILTINS, int)):
             return self._metered_method(obj, name, value)
+        if isinstance(obj, super) and isinstance(value, BUILTIN_METHOD_TYPES):
+            owner = getattr(value, "__self__", None)
+            if isinstance(owner, GUARDED_BASES):
+                return self._metered_method(owner, name, value)
         return self.guard_callable(value)
 
     def _check_attribute_name(self, name: object) -> None:
@@ -563,15 +573,37 @@ class SandboxGuards:
 
     def call_function(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """`_call_(f, …)`: builtin constructors (and subclasses) go to their priced versions."""
-        if type(function) is type:
+        function_type = type(function)
+        if function_type is type:
             guarded = self._guarded_constructors.get(function)
             if guarded is not None:
                 return guarded(*args, **kwargs)
             if issubclass(function, GUARDED_BASES):
                 return function(*self._priced_constructor_arguments(function, args), **kwargs)
+        elif function_type is types.MethodWrapperType and isinstance(
+            function.__self__, GUARDED_BASES
+        ):
+            # `super().__init__(iterable)` in a list or dict subclass fills it from `iterable`.
+            owner_type = type(function.__self__)
+            base = next(base for base in GUARDED_BASES if issubclass(owner_type, base))
+            return function(*self._priced_builtin_arguments(base, args))
         return function(*args, **kwargs)
 
     def _priced_constructor_arguments(self, cls: type, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not args:
+            return args
+        base = next(base for base in GUARDED_BASES if issubclass(cls, base))
+        if cls.__new__ is not base.__new__ or (
+            cls.__init__ is not base.__init__  # type: ignore[misc]
+            and base in (list, dict)
+        ):
+            # An own constructor (contract code, metered; or host code such as a NamedTuple's)
+            # decides what its arguments mean; its super().__init__ call is priced above.
+            return args
+        return self._priced_builtin_arguments(cls, args)
+
+    def _priced_builtin_arguments(self, cls: type, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Price the arguments of a builtin constructor of `cls` (or of its base's __init__)."""
         if not args:
             return args
         first = args[0]

@@ -204,6 +204,8 @@ class ContractSandbox:
             raise (guards.fatal or error) from None
         except RecursionError as error:
             raise SandboxViolation("recursion too deep for the host") from error
+        except MemoryError as error:
+            raise SandboxViolation("the host ran out of memory") from error
         except EdgechainError:
             if guards.fatal is not None:
                 raise guards.fatal from None
