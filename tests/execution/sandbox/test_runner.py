@@ -322,3 +322,23 @@ def test_everyday_python_works(run_contract: RunContract) -> None:
 def test_assert_is_kept_under_python_optimize(run_contract: RunContract) -> None:
     with pytest.raises(ContractFailed, match="AssertionError: kept"):
         run_contract("def main():\n    assert 1 == 2, 'kept'")
+
+
+def test_contract_errors_keep_only_deterministic_messages(run_contract: RunContract) -> None:
+    with pytest.raises(ContractFailed, match=r"contract raised KeyError: 'missing'"):
+        run_contract("def main():\n    return {}['missing']")
+    source = "class Thing:\n    pass\ndef main():\n    raise ValueError(Thing())"
+    with pytest.raises(ContractFailed, match="withheld") as caught:
+        run_contract(source)
+    assert "0x" not in str(caught.value)
+
+
+def test_memory_error_is_a_violation(compiled_counter: CompiledContract) -> None:
+    def exhaust() -> None:
+        raise MemoryError
+
+    with (
+        ContractSandbox(compiled_counter) as sandbox,
+        pytest.raises(SandboxViolation, match="memory"),
+    ):
+        sandbox.call(FuelMeter(10), exhaust)

@@ -213,7 +213,7 @@ class ContractSandbox:
         except Exception as error:
             if guards.fatal is not None:
                 raise guards.fatal from None
-            raise ContractFailed(f"contract raised {type(error).__name__}: {error}") from error
+            raise ContractFailed(_describe_contract_error(error)) from error
         finally:
             guards.meter = None
             guards.depth = 0
@@ -222,6 +222,25 @@ class ContractSandbox:
         if guards.fatal is not None:
             raise guards.fatal
         return result
+
+
+def _is_plain_text_value(value: object, depth: int = 0) -> bool:
+    if value is None or isinstance(value, bool | str | bytes):
+        return True
+    if isinstance(value, int):
+        return int.bit_length(value) <= 4000
+    if isinstance(value, tuple | list) and depth < 2 and len(value) <= 64:
+        return all(_is_plain_text_value(item, depth + 1) for item in value)
+    return False
+
+
+def _describe_contract_error(error: Exception) -> str:
+    """The message of a contract's own exception, if its text is the same on every validator."""
+    name = type(error).__name__
+    text_method = type(error).__str__
+    if getattr(text_method, "__code__", None) is None and _is_plain_text_value(error.args):
+        return f"contract raised {name}: {error}"
+    return f"contract raised {name} (its message is not plain data and is withheld)"
 
 
 def _stack_shallower_than(depth: int) -> bool:
