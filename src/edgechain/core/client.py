@@ -1,22 +1,28 @@
 """The chain client: propose a block, gather votes into a certificate, broadcast it, keep validators up to date.
 
-One `ChainClient` drives one chain for its owner (single-owner chains, fast round):
+One `ChainClient` drives one chain for one of its owners:
 
-1. build the block at the chain's next height and sign the proposal;
+1. build the block at the chain's next height and sign the proposal, in the fast round
+   for a super owner, else in the chain's current multi-leader or single-leader round
+   (as validators worth the validity threshold report it);
 2. send it to every validator concurrently and gather their votes until votes for one
    value reach the committee's quorum by weight. A vote is refused (and recorded in
-   ``rejected_votes``) when its signature does not verify, when it is for another block
-   or round, when its signer is outside the committee or already counted, or when the
-   validator that sent it is not the signer. Votes for different outcomes of the same
-   block are counted apart: only the value with a quorum is certified;
-3. form the certificate and broadcast it to every validator;
+   ``rejected_votes``) when its signature does not verify, when it is for another block,
+   kind or round, when its signer is outside the committee or already counted, or when
+   the validator that sent it is not the signer. Votes for different outcomes of the same
+   block are counted apart: only the value with a quorum is certified. Outside the fast
+   round that certificate is a *validated* block: the client sends it back and gathers
+   votes to *confirm* it (two phases, as in Linera);
+3. broadcast the confirmed certificate to every validator;
 4. whenever a validator fails because it lags (a lower next height on this chain, or a
-   sender chain's messages it has not received), send it the certificates it lacks, in
-   height order, and retry once.
+   sender chain's messages or a published blob it lacks), send it the certificates (and
+   blobs) it lacks, in height order, and retry once.
 
-The client trusts no single validator: inbox bundles are taken only when the sender's
-certificate, checked against the committee, contains them; chain tips learnt during
-``synchronize`` come with checked certificates.
+A stalled round ends with ``request_leader_timeout``: a quorum of timeout votes moves
+every validator to the next round. The client trusts no single validator: inbox bundles
+are taken only when the sender's certificate, checked against the committee, contains
+them; chain tips learnt in ``synchronize`` come with checked certificates; balances are
+those that validators worth the validity threshold agree on.
 """
 
 from __future__ import annotations
