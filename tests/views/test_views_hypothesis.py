@@ -147,9 +147,9 @@ def check(view: StateView, model: Model) -> None:
     assert view.jobs.elements() == model.jobs
     assert view.jobs.front() == (model.jobs[0] if model.jobs else None)
     assert view.counters.indices() == sorted(model.counters, key=encode)
-    for key, value in model.counters.items():
-        entry = view.counters.try_load_entry(key)
-        assert entry is not None and entry.get() == value
+    for counter_name, counter in model.counters.items():
+        entry = view.counters.try_load_entry(counter_name)
+        assert entry is not None and entry.get() == counter
 
 
 def built_from(model: Model) -> StateView:
@@ -164,8 +164,8 @@ def built_from(model: Model) -> StateView:
         fresh.events.push(event)
     for job in model.jobs:
         fresh.jobs.push_back(job)
-    for key, value in model.counters.items():
-        fresh.counters.load_entry(key).set(value)
+    for counter_name, counter in model.counters.items():
+        fresh.counters.load_entry(counter_name).set(counter)
     return fresh
 
 
