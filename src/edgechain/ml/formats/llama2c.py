@@ -138,7 +138,9 @@ def read_llama2c(source: ModelSource) -> ModelFile:
         *[(n, (dim, hidden_dim)) for n in _layer_names(n_layers, "ffn_down.weight")],
         *[(n, (hidden_dim, dim)) for n in _layer_names(n_layers, "ffn_up.weight")],
     ]
-    classifier: list[tuple[str, tuple[int, ...]]] = [] if shared else [("output.weight", (vocab_size, dim))]
+    classifier: list[tuple[str, tuple[int, ...]]] = (
+        [] if shared else [("output.weight", (vocab_size, dim))]
+    )
     if legacy:
         layout: list[tuple[str | None, tuple[int, ...]]] = [
             matrices[0],
