@@ -136,7 +136,9 @@ def test_sqlite_batch_failing_midway_writes_nothing(
     assert failure.calls == 3
     _assert_untouched(kv_store)
     kv_store.close()
-    _assert_untouched(SqliteStore(tmp_path / "db.sqlite"))
+    reopened = SqliteStore(tmp_path / "db.sqlite")
+    _assert_untouched(reopened)
+    reopened.close()
 
 
 def test_postgres_batch_failing_midway_writes_nothing(
@@ -199,6 +201,9 @@ def test_sqlite_namespaces_are_separate_tables(tmp_path: Path) -> None:
     batch.put(b"k", b"1")
     first.write_batch(batch)
     assert second.read_value(b"k") is None
+    assert first.read_value(b"k") == b"1"
+    first.close()
+    second.close()
     with pytest.raises(ViewError, match="namespace"):
         SqliteStore(tmp_path / "db", "Robert'); DROP TABLE kv_first;--")
 
@@ -214,13 +219,16 @@ def test_sqlite_read_multi_values_in_chunks(tmp_path: Path) -> None:
     assert values[:1200] == [str(index).encode() for index in range(1200)]
     assert values[1200:1300] == [None] * 100
     assert values[-1] == b"5"
+    kv_store.close()
 
 
 def test_open_store_urls(tmp_path: Path) -> None:
     assert isinstance(open_store("memory:"), MemoryStore)
-    sqlite_store = open_store(f"sqlite:{tmp_path / 'a.db'}")
-    assert isinstance(sqlite_store, SqliteStore)
-    assert isinstance(open_store(f"sqlite://{tmp_path / 'b.db'}"), SqliteStore)
+    for url in (f"sqlite:{tmp_path / 'a.db'}", f"sqlite://{tmp_path / 'b.db'}"):
+        sqlite_store = open_store(url)
+        assert isinstance(sqlite_store, SqliteStore)
+        sqlite_store.close()
+    assert (tmp_path / "a.db").exists() and (tmp_path / "b.db").exists()
     with pytest.raises(InvalidStoreUrl):
         open_store("sqlite:")
     with pytest.raises(InvalidStoreUrl, match="unknown store URL"):
@@ -238,3 +246,29 @@ def test_open_store_postgres(postgres_dsn: str) -> None:
         assert isinstance(kv_store, PostgresStore)
         kv_store.drop_namespace()
         kv_store.close()
+
+
+def test_sqlite_store_on_a_directory_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(StoreBackendError, match="cannot open SQLite store"):
+        SqliteStore(tmp_path)
+
+
+def test_sqlite_store_serialises_threads(tmp_path: Path) -> None:
+    import threading
+
+    kv_store = SqliteStore(tmp_path / "db")
+
+    def write_many(worker: int) -> None:
+        for index in range(50):
+            batch = Batch()
+            batch.put(bytes([worker]) + index.to_bytes(2, "big"), b"v")
+            kv_store.write_batch(batch)
+            kv_store.find_keys_by_prefix(bytes([worker]))
+
+    threads = [threading.Thread(target=write_many, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(kv_store.find_keys_by_prefix(b"")) == 200
+    kv_store.close()

@@ -38,8 +38,9 @@ class SqliteStore:
         self._path = str(path)
         self._table = f"kv_{check_namespace(namespace)}"
         self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
         try:
-            self._connection: sqlite3.Connection | None = sqlite3.connect(
+            self._connection = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False
             )
             self._connection.execute("PRAGMA journal_mode=WAL")
@@ -49,6 +50,8 @@ class SqliteStore:
                 "(key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID"
             )
         except sqlite3.Error as exc:
+            if self._connection is not None:
+                self._connection.close()
             raise StoreBackendError(f"cannot open SQLite store {self._path}: {exc}") from exc
 
     @property
