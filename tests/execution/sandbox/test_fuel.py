@@ -219,3 +219,30 @@ def test_list_growing_while_a_comprehension_iterates_it_runs_out_of_fuel(
 def test_list_growing_while_a_loop_iterates_it_runs_out_of_fuel(run_contract: RunContract) -> None:
     with pytest.raises(OutOfFuel):
         run_contract("def main():\n    items = [0]\n    for x in items:\n        items.append(x)")
+
+
+@pytest.mark.parametrize(
+    "comparison",
+    [
+        "big == copy",
+        "big < copy",
+        "big != copy",
+        "text == other",
+        "0 < len(big) < 10 ** 9 and big == copy",
+    ],
+)
+def test_repeated_comparisons_of_large_values_are_priced(
+    run_contract: RunContract, comparison: str
+) -> None:
+    source = (
+        "def main():\n    big = [0] * 10 ** 5\n    copy = [0] * 10 ** 5\n"
+        "    text = 'x' * 10 ** 5\n    other = 'x' * 10 ** 5\n"
+        f"    for _ in range(10 ** 6):\n        flag = {comparison}"
+    )
+    with pytest.raises(OutOfFuel):
+        run_contract(source, fuel=10**7)
+
+
+def test_chained_comparisons_price_their_operands(run_contract: RunContract) -> None:
+    source = "def main():\n    big = [0] * 1000\n    return [] < big <= big"
+    assert run_contract(source).result is True

@@ -113,6 +113,17 @@ _OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
     "&": operator.and_,
 }
 
+_COMPARISONS: Mapping[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+_COMPARED_BY_CONTENT: tuple[type, ...] = (str, bytes, list, tuple, dict)
+
 _INPLACE_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
     "+=": operator.iadd,
     "-=": operator.isub,
@@ -705,6 +716,25 @@ class SandboxGuards:
             size += self.text_size(value)
         self.charge_elements(size)
 
+    def compare(self, op: str, left: Any, right: Any) -> Any:
+        """`_compare_(op, a, b)`: containers and text are priced by the smaller top-level size."""
+        left_type = type(left)
+        right_type = type(right)
+        if not (left_type is int and right_type is int):
+            if issubclass(left_type, _COMPARED_BY_CONTENT) and issubclass(
+                right_type, _COMPARED_BY_CONTENT
+            ):
+                self.charge_elements(min(true_len(left), true_len(right)))
+            elif isinstance(left, int) and isinstance(right, int):
+                self.charge_elements(min(int_words(left), int_words(right)) - 1)
+        return _COMPARISONS[op](left, right)
+
+    def sized(self, value: Any) -> Any:
+        """`_sized_(x)`: an operand of a chained comparison, priced by its top-level size."""
+        if isinstance(value, _COMPARED_BY_CONTENT):
+            self.charge_elements(true_len(value))
+        return value
+
     def contains(self, container: Any, item: Any) -> bool:
         """`_contains_(b, a)` for `a in b`: priced by what the membership test scans."""
         if isinstance(container, dict | set | frozenset | types.MappingProxyType):
@@ -1112,6 +1142,8 @@ class SandboxGuards:
             "_caught_": self.caught,
             "_binop_": self.binop,
             "_contains_": self.contains,
+            "_compare_": self.compare,
+            "_sized_": self.sized,
             "_text_": self.text,
             "_star_": self.star,
             "_star_kw_": self.star_kw,

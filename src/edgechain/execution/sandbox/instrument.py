@@ -16,7 +16,9 @@ contract code can neither call nor rebind them.
   `_call_(f, …)`, which routes the builtin constructors `str`, `int`, `bytes`, `list`,
   `tuple`, `dict` (and subclasses) to their priced versions; the names stay the real types,
   so `isinstance` and annotations (read by `typing.get_type_hints`) work;
-- `a in b` becomes `_contains_(b, a)`, priced by the size of `b`;
+- `a in b` becomes `_contains_(b, a)`, priced by the size of `b`; `a == b`, `a < b`, …
+  become `_compare_(op, a, b)`, priced by the smaller operand's top-level size (chained
+  comparisons price each operand through `_sized_`);
 - f-string fields become `_text_(value, conversion, spec)`, which refuses non-deterministic
   text (default reprs with addresses) and prices the width;
 - every `except` handler starts with `_caught_()`, which makes a caught `RecursionError` or
@@ -43,6 +45,16 @@ BINARY_OPERATORS: dict[type[ast.operator], str] = {
     ast.BitAnd: "&",
 }
 """Operator symbols passed to the runtime's `_binop_` ('/' and '@' are refused by the policy)."""
+
+COMPARISON_OPERATORS: dict[type[ast.cmpop], str] = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+}
+"""Comparison symbols passed to the runtime's `_compare_`."""
 
 _Node = TypeVar("_Node", bound=ast.AST)
 
@@ -165,12 +177,21 @@ class FuelInstrumenter(ast.NodeTransformer):
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         self.generic_visit(node)
-        if len(node.ops) != 1 or not isinstance(node.ops[0], ast.In | ast.NotIn):
+        if len(node.ops) != 1:
+            # A chain: each operand is priced by its size once, then compared natively.
+            node.left = _call("_sized_", node.left)
+            node.comparators = [_call("_sized_", operand) for operand in node.comparators]
             return node
-        contains = _call("_contains_", node.comparators[0], node.left)
-        if isinstance(node.ops[0], ast.NotIn):
-            return ast.UnaryOp(op=ast.Not(), operand=contains)
-        return contains
+        operation = node.ops[0]
+        if isinstance(operation, ast.In | ast.NotIn):
+            contains = _call("_contains_", node.comparators[0], node.left)
+            if isinstance(operation, ast.NotIn):
+                return ast.UnaryOp(op=ast.Not(), operand=contains)
+            return contains
+        symbol = COMPARISON_OPERATORS.get(type(operation))
+        if symbol is None:
+            return node  # `is` / `is not`: identity costs nothing
+        return _call("_compare_", ast.Constant(symbol), node.left, node.comparators[0])
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
         self.generic_visit(node)
