@@ -91,7 +91,7 @@ class WorkerState:
             raise BlobsNotFound(list(missing))
         # Execute on a scratch copy of the chain state that is never saved, then drop it:
         # nothing of the proposal's execution can reach the stored state.
-        scratch = self.storage.load_chain(block.chain_id)
+        scratch = self.storage.load_chain_scratch(block.chain_id)
         local_time = Timestamp(Timestamp.now().micros + MAX_CLOCK_SKEW_MICROS)
         outcome = execute_block(scratch, block, local_time, self.storage.missing_blobs)
         scratch.rollback()

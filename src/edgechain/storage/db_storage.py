@@ -12,6 +12,7 @@ the store verifies every blob against its id on write and on first read.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from edgechain.base.blobs import Blob
@@ -35,7 +36,12 @@ from edgechain.views.store import Batch, KeyValueStore
 class DbStorage:
     """Chains, certificates and blobs in a key-value store (blobs optionally in a `BlobStore`)."""
 
-    def __init__(self, store: KeyValueStore, blob_store: BlobStore | None = None) -> None:
+    def __init__(
+        self,
+        store: KeyValueStore,
+        blob_store: BlobStore | None = None,
+        chain_cache_size: int = 1024,
+    ) -> None:
         self.store = store
         """The key-value store holding chain states and certificates."""
         self.blob_store = blob_store
@@ -44,10 +50,27 @@ class DbStorage:
         self._chains_context = root.child("chains")
         self._certificates_prefix = root.child("certificates").base_key
         self._blobs_prefix = root.child("blobs").base_key
+        self._chain_cache: OrderedDict[ChainId, ChainStateView] = OrderedDict()
+        self._chain_cache_size = chain_cache_size
 
     # ----------------------------------------------------------------- chains
 
     def load_chain(self, chain_id: ChainId) -> ChainStateView:
+        """The chain's stored state. Views are cached (their loaded values and hashes are
+        reused); a cached view left with unsaved changes is dropped, never handed out."""
+        view = self._chain_cache.get(chain_id)
+        if view is not None and not view.has_pending_changes():
+            self._chain_cache.move_to_end(chain_id)
+            return view
+        view = ChainStateView(self._chains_context.child(chain_id.hash.digest), chain_id)
+        self._chain_cache[chain_id] = view
+        self._chain_cache.move_to_end(chain_id)
+        while len(self._chain_cache) > self._chain_cache_size:
+            self._chain_cache.popitem(last=False)
+        return view
+
+    def load_chain_scratch(self, chain_id: ChainId) -> ChainStateView:
+        """A fresh, uncached view of the chain's stored state, to execute on and throw away."""
         return ChainStateView(self._chains_context.child(chain_id.hash.digest), chain_id)
 
     # ----------------------------------------------------------- certificates
@@ -123,4 +146,5 @@ class DbStorage:
         return [blob_id for blob_id in unique if not self.store.contains_key(self._blob_key(blob_id))]
 
     def close(self) -> None:
+        self._chain_cache.clear()
         self.store.close()

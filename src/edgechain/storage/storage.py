@@ -19,6 +19,10 @@ class Storage(Protocol):
         """The chain's state view (empty and inactive if the chain was never stored)."""
         ...
 
+    def load_chain_scratch(self, chain_id: ChainId) -> ChainStateView:
+        """A private view of the chain's stored state, to execute a proposal on and discard."""
+        ...
+
     def write_certificate(self, certificate: Certificate) -> None:
         """Store ``certificate`` under its hash (idempotent)."""
         ...
