@@ -118,3 +118,19 @@ def test_chain_state_persists_in_sqlite(tmp_path: Path) -> None:
     assert chain.state_hash() == state_hash
     assert chain.execution_state.system.balance.get() == Amount.from_tokens(7)
     reopened.close()
+
+
+def test_chain_views_are_cached_but_never_with_unsaved_changes() -> None:
+    storage = DbStorage(MemoryStore())
+    chain_id = ChainId.root(1)
+    first = storage.load_chain(chain_id)
+    assert storage.load_chain(chain_id) is first
+    first.execution_state.system.balance.set(Amount.from_tokens(3))  # staged, never saved
+    fresh = storage.load_chain(chain_id)
+    assert fresh is not first
+    assert fresh.execution_state.system.balance.get() == Amount.zero()
+    scratch = storage.load_chain_scratch(chain_id)
+    assert scratch is not fresh
+    scratch.execution_state.system.balance.set(Amount.from_tokens(5))
+    assert storage.load_chain(chain_id) is fresh
+    assert fresh.execution_state.system.balance.get() == Amount.zero()
