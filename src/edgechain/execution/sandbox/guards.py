@@ -228,6 +228,7 @@ class SandboxGuards:
         self._import_sibling = import_sibling
         self._is_contract_module = is_contract_module
         self._statement_cost = costs.statement
+        self._call_cost = costs.call
         self._plain_types: dict[type, bool] = {}
         self._allowed_names: set[str] = set()
         self._own_types: set[type] = set()
@@ -286,7 +287,11 @@ class SandboxGuards:
 
     def enter(self, statements: int) -> None:
         """`_enter_(n)`: a contract function starts; price the call and check the depth."""
-        self.charge(self.costs.call + statements * self._statement_cost)
+        amount = self._call_cost + statements * self._statement_cost
+        meter = self.meter
+        if meter is None or self.fatal is not None or amount > meter._limit - meter._used:
+            self._refuse_charge(amount)
+        meter._used += amount
         if self.depth >= self.limits.max_call_depth:
             self.violation(f"call depth above {self.limits.max_call_depth} (recursion too deep)")
         self.depth += 1
@@ -374,6 +379,71 @@ class SandboxGuards:
         return mapping
 
     # -- attribute access
+
+    def fast_operators(self) -> dict[str, Callable[..., Any]]:
+        """`_binop_`, `_inplacevar_` and `_compare_` with their common case (one-word integers,
+        which cost nothing beyond their statement) in closures; the rest goes to the methods."""
+        small = _SMALL_INT
+        operators = _OPERATORS
+        inplace_operators = _INPLACE_OPERATORS
+        comparisons = _COMPARISONS
+        free = _FREE_SMALL_INT_OPERATORS
+        free_inplace = _FREE_SMALL_INT_INPLACE
+        slow_binop = self.binop
+        slow_inplace = self.inplace
+        slow_compare = self.compare
+        int_type = int
+
+        def binop(op: str, left: Any, right: Any) -> Any:
+            if (
+                type(left) is int_type
+                and type(right) is int_type
+                and op in free
+                and -small <= left <= small
+                and -small <= right <= small
+            ):
+                return operators[op](left, right)
+            return slow_binop(op, left, right)
+
+        def inplace(op: str, current: Any, value: Any) -> Any:
+            if (
+                type(current) is int_type
+                and type(value) is int_type
+                and op in free_inplace
+                and -small <= current <= small
+                and -small <= value <= small
+            ):
+                return inplace_operators[op](current, value)
+            return slow_inplace(op, current, value)
+
+        def compare(op: str, left: Any, right: Any) -> Any:
+            if (
+                type(left) is int_type
+                and type(right) is int_type
+                and -small <= left <= small
+                and -small <= right <= small
+            ):
+                return comparisons[op](left, right)
+            return slow_compare(op, left, right)
+
+        return {"_binop_": binop, "_inplacevar_": inplace, "_compare_": compare}
+
+    def fast_getattr(self) -> Callable[..., Any]:
+        """`_getattr_`: `guarded_getattr` with its most common case (an attribute of an
+        instance of an ordinary class, under a name already checked) in a closure."""
+        allowed_names = self._allowed_names
+        plain_types = self._plain_types
+        guarded_getattr = self.guarded_getattr
+        missing = dataclasses.MISSING
+
+        def read_attribute(obj: Any, name: str, default: Any = missing) -> Any:
+            if default is missing and name in allowed_names and plain_types.get(type(obj)):
+                value = getattr(obj, name)
+                if type(value) is not type:
+                    return value
+            return guarded_getattr(obj, name, default)
+
+        return read_attribute
 
     def guarded_getattr(self, obj: Any, name: str, default: Any = dataclasses.MISSING) -> Any:
         """`_getattr_` and the `getattr` builtin: refuse private names, frames and formatters."""
@@ -1121,10 +1191,11 @@ class SandboxGuards:
     def module_globals(self, module_name: str) -> dict[str, Any]:
         """The globals every contract module starts with: builtins and the hooks."""
         return {
+            **self.fast_operators(),
             "__name__": module_name,
             "__builtins__": self.builtins(),
             "__metaclass__": type,
-            "_getattr_": self.guarded_getattr,
+            "_getattr_": self.fast_getattr(),
             "_getitem_": self.getitem,
             "_write_": self.write,
             "_getiter_": self.metered_iter,
@@ -1132,7 +1203,6 @@ class SandboxGuards:
             "_iter_unpack_sequence_": self.iter_unpack_sequence,
             "_unpack_sequence_": self.unpack_sequence,
             "_apply_": self.apply,
-            "_inplacevar_": self.inplace,
             "_augattr_": self.augmented_attribute,
             "_augitem_": self.augmented_item,
             "_fuel_": self.fuel,
@@ -1140,9 +1210,7 @@ class SandboxGuards:
             "_leave_": self.leave,
             "_lambda_": self.wrap_lambda,
             "_caught_": self.caught,
-            "_binop_": self.binop,
             "_contains_": self.contains,
-            "_compare_": self.compare,
             "_sized_": self.sized,
             "_text_": self.text,
             "_star_": self.star,
