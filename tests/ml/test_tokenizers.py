@@ -4,8 +4,10 @@ streaming decode and chat templates."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +22,7 @@ from tiny_models import (
     write_llama2c_tokenizer,
 )
 
-from edgechain.ml.errors import ModelFormatError
+from edgechain.ml.errors import ModelFormatError, UnsupportedModel
 from edgechain.ml.formats import read_gguf
 from edgechain.ml.tokenizers import (
     GgufBpeTokenizer,
@@ -230,3 +232,48 @@ def test_heap_merge_is_the_naive_rule_on_a_long_text(spm: SentencePieceTokenizer
     assert [vocab.tokens[i] for i in ids] == naive_spm(
         vocab.tokens, vocab.scores, ("▁" + text).replace(" ", "▁")
     )
+
+
+MALFORMED_METADATA = {
+    "tokens not strings": {"tokenizer.ggml.tokens": [1, 2, 3]},
+    "tokens empty": {"tokenizer.ggml.tokens": []},
+    "scores too short": {"tokenizer.ggml.scores": np.zeros(3, np.float32)},
+    "scores a string": {"tokenizer.ggml.scores": "abc"},
+    "types not numbers": {"tokenizer.ggml.token_type": ["a"] * TINY_VOCAB_SIZE},
+    "types floats": {"tokenizer.ggml.token_type": np.ones(TINY_VOCAB_SIZE, np.float32)},
+    "bos out of range": {"tokenizer.ggml.bos_token_id": 10**9},
+    "bos a string": {"tokenizer.ggml.bos_token_id": "x"},
+    "eot a string": {"tokenizer.ggml.eot_token_id": "x"},
+    "eot out of range": {"tokenizer.ggml.eot_token_id": 10**9},
+    "merges not strings": {"tokenizer.ggml.merges": np.arange(4)},
+    "merge without space": {"tokenizer.ggml.merges": ["abc"]},
+    "merge of unknown tokens": {"tokenizer.ggml.merges": ["zz qq"]},
+    "template not a string": {"tokenizer.chat_template": 5},
+    "add_bos not a bool": {"tokenizer.ggml.add_bos_token": "no"},
+    "pre not a string": {"tokenizer.ggml.pre": 3},
+}
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+@pytest.mark.parametrize("case", list(MALFORMED_METADATA))
+def test_malformed_tokenizer_metadata_is_a_format_error(
+    tmp_path: Path, kind: str, case: str
+) -> None:
+    patch = MALFORMED_METADATA[case]
+    if kind == "llama" and any("merges" in key or "pre" in key for key in patch):
+        pytest.skip("a SentencePiece vocabulary has no merges or pre-tokenizer")
+    if kind == "gpt2" and "tokenizer.ggml.scores" in patch:
+        pytest.skip("a byte-level BPE vocabulary has no scores")
+    parsed = read_gguf(write_gguf(tmp_path / "m.gguf", make_tiny_llama(), "F16", tokenizer=kind))
+    broken = dataclasses.replace(parsed, metadata={**parsed.metadata, **patch})
+    with pytest.raises(ModelFormatError):
+        tokenizer_from_model_file(broken)
+
+
+def test_unknown_pre_tokenizer_is_unsupported(tmp_path: Path) -> None:
+    parsed = read_gguf(write_gguf(tmp_path / "m.gguf", make_tiny_llama(), "F16", tokenizer="gpt2"))
+    broken = dataclasses.replace(
+        parsed, metadata={**parsed.metadata, "tokenizer.ggml.pre": "mystery"}
+    )
+    with pytest.raises(UnsupportedModel, match="mystery"):
+        tokenizer_from_model_file(broken)

@@ -18,11 +18,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tokenizers
 from tokenizers import decoders, models, pre_tokenizers
 
 from edgechain.ml.errors import ModelFormatError, UnsupportedModel
+from edgechain.ml.tokenizers._metadata import (
+    flag,
+    number_list,
+    optional_string,
+    read_token_id,
+    string_list,
+)
 from edgechain.ml.tokenizers.base import (
     END_OF_GENERATION_TEXTS,
     ChatMessage,
@@ -200,17 +206,11 @@ class GgufBpeTokenizer(_ByteLevelBase):
     """A GGUF ``gpt2`` vocabulary run by the `tokenizers` library."""
 
     def __init__(self, metadata: Mapping[str, Any]) -> None:
-        tokens = metadata.get("tokenizer.ggml.tokens")
-        merges = metadata.get("tokenizer.ggml.merges")
-        if not isinstance(tokens, list) or not tokens:
-            raise ModelFormatError("GGUF gpt2 tokenizer: tokenizer.ggml.tokens missing")
-        if not isinstance(merges, list):
-            raise ModelFormatError("GGUF gpt2 tokenizer: tokenizer.ggml.merges missing")
-        types = metadata.get("tokenizer.ggml.token_type")
+        tokens = string_list(metadata, "tokenizer.ggml.tokens")
+        merges = string_list(metadata, "tokenizer.ggml.merges")
+        types = number_list(metadata, "tokenizer.ggml.token_type", len(tokens), integer=True)
         self._tokens = list(tokens)
-        self._types = [1] * len(tokens) if types is None else np.asarray(types).tolist()
-        if len(self._types) != len(self._tokens):
-            raise ModelFormatError("GGUF gpt2 tokenizer: token_type and tokens differ in length")
+        self._types = [1] * len(tokens) if types is None else [int(t) for t in types]
         pairs: list[tuple[str, str]] = []
         for index, merge in enumerate(merges):
             left, space, right = merge.partition(" ")
@@ -225,9 +225,8 @@ class GgufBpeTokenizer(_ByteLevelBase):
         except Exception as exc:  # the Rust side raises plain Exception on bad merges
             raise ModelFormatError(f"GGUF gpt2 tokenizer: {exc}") from exc
         self._tokenizer = tokenizers.Tokenizer(model)
-        self._tokenizer.pre_tokenizer = _pre_tokenizer(
-            str(metadata.get("tokenizer.ggml.pre", "default"))
-        )
+        pre = optional_string(metadata, "tokenizer.ggml.pre")
+        self._tokenizer.pre_tokenizer = _pre_tokenizer(pre or "default")
         self._tokenizer.decoder = decoders.ByteLevel()
         added = [
             tokenizers.AddedToken(token, special=kind == TOKEN_CONTROL, normalized=False)
@@ -235,28 +234,19 @@ class GgufBpeTokenizer(_ByteLevelBase):
             if kind in (TOKEN_CONTROL, TOKEN_USER_DEFINED) and token
         ]
         self._tokenizer.add_special_tokens(added)
-        self._bos_id = _id(metadata, "tokenizer.ggml.bos_token_id", len(tokens))
-        self._eos_id = _id(metadata, "tokenizer.ggml.eos_token_id", len(tokens))
-        self._add_bos = bool(metadata.get("tokenizer.ggml.add_bos_token", False))
-        self._add_eos = bool(metadata.get("tokenizer.ggml.add_eos_token", False))
-        template = metadata.get("tokenizer.chat_template")
-        self._chat_template = template if isinstance(template, str) else None
+        size = len(tokens)
+        self._bos_id = read_token_id(metadata, "tokenizer.ggml.bos_token_id", size)
+        self._eos_id = read_token_id(metadata, "tokenizer.ggml.eos_token_id", size)
+        self._add_bos = flag(metadata, "tokenizer.ggml.add_bos_token", False)
+        self._add_eos = flag(metadata, "tokenizer.ggml.add_eos_token", False)
+        self._chat_template = optional_string(metadata, "tokenizer.chat_template")
         extra = [
-            int(metadata[key])
+            value
             for key in ("tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")
-            if key in metadata
+            if (value := read_token_id(metadata, key, size)) is not None
         ]
         self._eot_ids = self._eog(extra)
         self._init_pieces(byte_level=True)
-
-
-def _id(metadata: Mapping[str, Any], key: str, size: int) -> int | None:
-    value = metadata.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < size:
-        raise ModelFormatError(f"GGUF tokenizer: {key} = {value!r} is not a token id")
-    return value
 
 
 class HFTokenizer(_ByteLevelBase):

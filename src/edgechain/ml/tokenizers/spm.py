@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from edgechain.ml.errors import ModelFormatError
 from edgechain.ml.formats._source import ModelSource, open_source
+from edgechain.ml.tokenizers._metadata import (
+    flag,
+    number_list,
+    optional_string,
+    read_token_id,
+    string_list,
+)
 from edgechain.ml.tokenizers.base import (
     END_OF_GENERATION_TEXTS,
     ChatMessage,
@@ -263,40 +270,34 @@ class SentencePieceTokenizer:
         )
 
 
-def spm_from_gguf_metadata(metadata: dict[str, Any] | Any) -> SentencePieceTokenizer:
+def spm_from_gguf_metadata(metadata: Mapping[str, Any]) -> SentencePieceTokenizer:
     """The ``tokenizer.ggml.*`` keys of a GGUF ``llama`` vocabulary."""
-    tokens = metadata.get("tokenizer.ggml.tokens")
-    if not isinstance(tokens, list):
-        raise ModelFormatError("GGUF llama tokenizer: tokenizer.ggml.tokens missing")
-    scores = metadata.get("tokenizer.ggml.scores")
-    types = metadata.get("tokenizer.ggml.token_type")
-    scores_list = [0.0] * len(tokens) if scores is None else np.asarray(scores).tolist()
-    types_list = [TOKEN_NORMAL] * len(tokens) if types is None else np.asarray(types).tolist()
+    tokens = string_list(metadata, "tokenizer.ggml.tokens")
+    size = len(tokens)
+    scores = number_list(metadata, "tokenizer.ggml.scores", size, integer=False)
+    types = number_list(metadata, "tokenizer.ggml.token_type", size, integer=True)
     eot = [
-        int(metadata[key])
+        value
         for key in ("tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")
-        if key in metadata
+        if (value := read_token_id(metadata, key, size)) is not None
     ]
     return SentencePieceTokenizer(
         tokens,
-        scores_list,
-        types_list,
-        bos_id=_optional_id(metadata, "tokenizer.ggml.bos_token_id", 1),
-        eos_id=_optional_id(metadata, "tokenizer.ggml.eos_token_id", 2),
-        unk_id=_optional_id(metadata, "tokenizer.ggml.unknown_token_id", 0),
+        [0.0] * size if scores is None else scores,
+        [TOKEN_NORMAL] * size if types is None else [int(t) for t in types],
+        bos_id=read_token_id(
+            metadata, "tokenizer.ggml.bos_token_id", size, 1 if size > 1 else None
+        ),
+        eos_id=read_token_id(
+            metadata, "tokenizer.ggml.eos_token_id", size, 2 if size > 2 else None
+        ),
+        unk_id=read_token_id(metadata, "tokenizer.ggml.unknown_token_id", size, 0),
         eot_ids=eot,
-        add_bos=bool(metadata.get("tokenizer.ggml.add_bos_token", True)),
-        add_eos=bool(metadata.get("tokenizer.ggml.add_eos_token", False)),
-        add_space_prefix=bool(metadata.get("tokenizer.ggml.add_space_prefix", True)),
-        chat_template=metadata.get("tokenizer.chat_template"),
+        add_bos=flag(metadata, "tokenizer.ggml.add_bos_token", True),
+        add_eos=flag(metadata, "tokenizer.ggml.add_eos_token", False),
+        add_space_prefix=flag(metadata, "tokenizer.ggml.add_space_prefix", True),
+        chat_template=optional_string(metadata, "tokenizer.chat_template"),
     )
-
-
-def _optional_id(metadata: Any, key: str, default: int) -> int | None:
-    value = metadata.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ModelFormatError(f"GGUF tokenizer: {key} is not an integer")
-    return value
 
 
 def read_llama2c_tokenizer(
