@@ -1,14 +1,20 @@
 """`LogView`: an append-only list of typed values.
 
 Layout: the count at ``base_key + 0x00`` (absent when zero), value ``i`` at
-``base_key + 0x01 + i`` (8 bytes, big-endian, so the store orders them by index).
-The hash streams every value in order; the state over the saved values is kept, so that
-hashing after a push costs only the new values.
+``base_key + 0x01 + i`` (8 bytes, big-endian, so the store orders them by index), and the
+running hash chain at ``base_key + 0x02``.
+
+The hash is a chain, ``chain[i + 1] = BLAKE3(chain[i] || len(v_i) || v_i)``, closed by the
+count. It depends on the values only, and it is saved with them, so hashing a reloaded log
+costs one read and hashing after a push costs only the new values, however long the log.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Generic, TypeVar, overload
+
+import blake3
 
 from edgechain.base.crypto import CryptoHash
 from edgechain.base.encoding import encode
@@ -17,12 +23,23 @@ from edgechain.views.errors import CorruptedViewData
 from edgechain.views.store import Batch
 from edgechain.views.view import (
     TAG_ENTRY,
+    TAG_HASH,
     TAG_META,
     ContentHasher,
     View,
     decode_stored,
     decode_stored_int,
 )
+
+EMPTY_CHAIN = blake3.blake3(b"edgechain.views.LogView.chain::").digest()
+
+
+def extend_chain(chain: bytes, encoded_values: Iterable[bytes]) -> bytes:
+    """The hash chain after appending ``encoded_values``."""
+    for encoded in encoded_values:
+        chain = blake3.blake3(chain + len(encoded).to_bytes(8, "big") + encoded).digest()
+    return chain
+
 
 T = TypeVar("T")
 
@@ -36,12 +53,13 @@ class LogView(View, Generic[T]):
     """An append-only sequence of ``value_type`` values."""
 
     __slots__ = (
+        "_chain_key",
         "_cleared",
         "_count_key",
         "_entry_prefix",
         "_new",
+        "_saved_chain",
         "_saved_count",
-        "_saved_hasher",
         "_saved_values",
         "_value_type",
     )
@@ -57,7 +75,8 @@ class LogView(View, Generic[T]):
         self._entry_prefix = context.base_key + TAG_ENTRY
         self._saved_count: int | None = None
         self._saved_values: dict[int, tuple[T, bytes]] = {}
-        self._saved_hasher: ContentHasher | None = None
+        self._chain_key = context.base_key + TAG_HASH
+        self._saved_chain: bytes | None = None
         self._new: list[tuple[T, bytes]] = []
         self._cleared = False
 
@@ -123,21 +142,24 @@ class LogView(View, Generic[T]):
         total = saved_count + len(self._new)
         if total == 0:
             batch.delete(self._count_key)
+            batch.delete(self._chain_key)
         else:
             batch.put(self._count_key, encode(total))
+            batch.put(self._chain_key, self._current_chain())
 
     def _mark_saved(self) -> None:
+        if not self.has_pending_changes():
+            return
+        chain = self._current_chain()
         if self._cleared:
             self._saved_count = 0
             self._saved_values = {}
-            self._saved_hasher = ContentHasher("LogView")
             self._cleared = False
         saved_count = self._load_saved_count()
         for offset, entry in enumerate(self._new):
             self._saved_values[saved_count + offset] = entry
-            if self._saved_hasher is not None:
-                self._saved_hasher.update(entry[1])
         self._saved_count = saved_count + len(self._new)
+        self._saved_chain = chain
         self._new = []
 
     def rollback(self) -> None:
@@ -147,18 +169,27 @@ class LogView(View, Generic[T]):
     def has_pending_changes(self) -> bool:
         return self._cleared or bool(self._new)
 
+    def _load_saved_chain(self) -> bytes:
+        if self._saved_chain is None:
+            saved_count = self._load_saved_count()
+            raw = self.context.store.read_value(self._chain_key) if saved_count else None
+            if raw is None:
+                # An empty log, or one saved without its chain: rebuild it from the values.
+                saved = self._read_saved(0, saved_count)
+                self._saved_chain = extend_chain(EMPTY_CHAIN, (encoded for _, encoded in saved))
+            elif len(raw) != 32:
+                raise CorruptedViewData(self._chain_key, "log hash chain", f"{len(raw)} bytes")
+            else:
+                self._saved_chain = raw
+        return self._saved_chain
+
+    def _current_chain(self) -> bytes:
+        base = EMPTY_CHAIN if self._cleared else self._load_saved_chain()
+        return extend_chain(base, (encoded for _, encoded in self._new))
+
     def hash(self) -> CryptoHash:
-        if self._cleared:
-            hasher = ContentHasher("LogView")
-        else:
-            if self._saved_hasher is None:
-                saved_hasher = ContentHasher("LogView")
-                for _, encoded in self._read_saved(0, self._load_saved_count()):
-                    saved_hasher.update(encoded)
-                self._saved_hasher = saved_hasher
-            hasher = self._saved_hasher.copy()
-        for _, encoded in self._new:
-            hasher.update(encoded)
+        hasher = ContentHasher("LogView")
+        hasher.update(self._current_chain())
         return hasher.finish(self.count())
 
     def __repr__(self) -> str:

@@ -24,10 +24,11 @@ from edgechain.views.context import ViewContext
 from edgechain.views.errors import CorruptedViewData
 from edgechain.views.store import Batch
 
-# Key tags inside one view's prefix. They are CBOR unsigned integers 0..1, never the first
+# Key tags inside one view's prefix. They are CBOR unsigned integers 0..2, never the first
 # byte of an encoded str or bytes, so they cannot collide with `ViewContext.child` names.
 TAG_META = b"\x00"
 TAG_ENTRY = b"\x01"
+TAG_HASH = b"\x02"
 
 
 class View(ABC):
