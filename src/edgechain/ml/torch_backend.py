@@ -1,0 +1,554 @@
+"""The PyTorch backend of the Llama forward pass: the `Backend` seam of `edgechain.ml.llama`.
+
+`TorchBackend(device="cpu" | "cuda", dtype=torch.float32)` computes what `NumpyBackend`
+computes, on a torch device:
+
+- Weights stay in the file's encoding in device memory. Q4_0, Q4_1 and Q8_0 are kept as
+  packed uint8/int8 quants plus float16 scales (and Q4_1 mins), one row per output
+  feature; Q4_K, Q5_K and Q6_K as their raw packed bytes plus the per-sub-block scales
+  decoded once at load (as float32 products, exactly as `kernels.reference` forms them).
+  Each product dequantizes the weight on the fly with vectorized torch ops, into
+  ``dtype``, in row chunks where memory is scarce (CPU). F32/F16/BF16 weights are
+  converted to ``dtype`` once at load.
+- Numerics follow the numpy reference: for Q4_0/Q4_1/Q8_0 products the activations go
+  through llama.cpp's 8-bit rule first (`requantize`), so both backends compute the
+  same function, up to the order of float32 additions; RMSNorm's mean square is taken in
+  float64; RoPE uses the model's own float32 sin/cos tables.
+- Why float32 by default, on CUDA too: the models this engine targets (50-500 MB) decode
+  one token per step, where a GPU is bound by kernel launches, not by arithmetic or
+  bandwidth, so half precision buys little speed and costs parity with the CPU (float16
+  rounds ``d * q + m``; TF32 is left off, PyTorch's default for matmul). ``dtype`` may be
+  float16 or bfloat16 for larger models; parity is then looser (see the tests).
+- No host synchronisation inside a step: token ids are checked on the host before they
+  are copied, the RoPE tables are copied to the device once per model and sliced there,
+  the KV cache lives on the device, and only `to_numpy` (the logits, once per step)
+  waits for the device.
+
+torch is an optional extra: this module imports without it, and `TorchBackend` raises
+`BackendUnavailable` saying what to install when it is absent (or when CUDA is asked for
+and not present).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import numpy as np
+
+from edgechain.ml.errors import BackendUnavailable, ModelFormatError, UnsupportedModel
+from edgechain.ml.weights import BLOCK_LAYOUT, TensorRecord, TensorType
+
+if TYPE_CHECKING:
+    import torch
+
+    from edgechain.ml.llama import LlamaConfig
+else:
+    torch = None  # bound by `import_torch` on first use, so that importing this module is free
+
+INSTALL_HINT = "pip install 'edgechain[torch]'"
+"""What to run when torch is missing."""
+
+LEGACY_QUANTS = (TensorType.Q4_0, TensorType.Q4_1, TensorType.Q8_0)
+"""Types whose products quantize the activations to 8 bits first (as the numpy kernels do)."""
+K_QUANTS = (TensorType.Q4_K, TensorType.Q5_K, TensorType.Q6_K)
+"""Super-block quantizations, kept packed and dequantized per product."""
+
+CPU_CHUNK_ELEMENTS = 1 << 20
+"""On CPU a quantized weight is dequantized this many elements at a time (4 MB of float32),
+so a product never materialises a whole float copy of a large matrix (an output head)."""
+CUDA_CHUNK_ELEMENTS = 1 << 28
+"""On CUDA one chunk covers any weight of the target models: fewer launches per product."""
+
+
+def import_torch() -> ModuleType:
+    """The torch module (bound to this module's ``torch``), or `BackendUnavailable` saying
+    how to install it."""
+    global torch
+    try:
+        module = importlib.import_module("torch")
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the torch backend needs PyTorch, which is not installed: {INSTALL_HINT}"
+        ) from exc
+    torch = module
+    return module
+
+
+Activations: TypeAlias = "torch.Tensor | np.ndarray"
+"""What the model hands back to the backend: its tensors (numpy only from mixed-type files)."""
+
+# ---------------------------------------------------------------------------- weights
+
+
+@dataclass(eq=False)
+class TorchMatrix:
+    """A weight (rows, cols) on the device, in its file's encoding; ``dequantize`` decodes rows."""
+
+    tensor_type: TensorType
+    """The encoding of ``parts`` (F32/F16/BF16 weights are stored already decoded)."""
+    rows: int
+    """Output features."""
+    cols: int
+    """Input features."""
+    parts: dict[str, torch.Tensor]
+    """Device tensors, each with ``rows`` as its first dimension (see `_pack`)."""
+    name: str = ""
+    """The records it was built from, for messages."""
+
+    @property
+    def quantized(self) -> bool:
+        return self.tensor_type.is_quantized
+
+    def nbytes(self) -> int:
+        """Device bytes the weight occupies."""
+        return sum(int(part.numel() * part.element_size()) for part in self.parts.values())
+
+
+def _half_scales(raw: np.ndarray, offset: int) -> np.ndarray:
+    """The little-endian float16 at byte ``offset`` of every block, as float16 (rows, blocks, 1)."""
+    return np.ascontiguousarray(raw[:, :, offset : offset + 2]).view("<f2").astype(np.float16)
+
+
+def _k_scales_mins(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ggml's ``get_scale_min_k4`` for the 8 sub-blocks of each super-block (6-bit fields)."""
+    s = scales.astype(np.uint8)
+    shape = (*s.shape[:-1], 8)
+    sc = np.empty(shape, dtype=np.uint8)
+    mn = np.empty(shape, dtype=np.uint8)
+    sc[..., 0:4] = s[..., 0:4] & 63
+    mn[..., 0:4] = s[..., 4:8] & 63
+    sc[..., 4:8] = (s[..., 8:12] & 0x0F) | ((s[..., 0:4] >> 6) << 4)
+    mn[..., 4:8] = (s[..., 8:12] >> 4) | ((s[..., 4:8] >> 6) << 4)
+    return sc.astype(np.float32), mn.astype(np.float32)
+
+
+def _f16(raw: np.ndarray) -> np.ndarray:
+    """(..., 2) little-endian bytes as float32 (...)."""
+    return np.ascontiguousarray(raw).view("<f2")[..., 0].astype(np.float32)
+
+
+def pack_parts(tensor_type: TensorType, raw: np.ndarray, rows: int, cols: int) -> dict[str, np.ndarray]:
+    """Split quantized bytes (rows, bytes per row) into the host arrays a `TorchMatrix` keeps.
+
+    Q4_0: ``nibbles`` uint8 (rows, blocks, 16), ``scales`` float16 (rows, blocks, 1).
+    Q4_1: the same plus ``mins`` float16. Q8_0: ``quants`` int8 (rows, blocks, 32), ``scales``.
+    Q4_K/Q5_K: ``blocks`` uint8 (rows, blocks, bytes), ``scales`` and ``mins`` float32
+    (rows, blocks, 8, 1) = d * sc and dmin * mn. Q6_K: ``blocks`` and ``scales`` float32
+    (rows, blocks, 2, 8, 1) of the int8 sub-scales, ``d`` float32 (rows, blocks, 1, 1, 1).
+    """
+    block_elements, block_bytes = BLOCK_LAYOUT[tensor_type]
+    if cols % block_elements:
+        raise ModelFormatError(
+            f"{tensor_type.name} row length {cols} is not a multiple of {block_elements}"
+        )
+    blocks = cols // block_elements
+    flat = np.asarray(raw, dtype=np.uint8).reshape(-1)
+    if flat.size != rows * blocks * block_bytes:
+        raise ModelFormatError(
+            f"{tensor_type.name} weight of {rows}x{cols} needs {rows * blocks * block_bytes} "
+            f"bytes, has {flat.size}"
+        )
+    data = flat.reshape(rows, blocks, block_bytes)
+    if tensor_type == TensorType.Q4_0:
+        return {"nibbles": np.ascontiguousarray(data[:, :, 2:18]),
+                "scales": _half_scales(data, 0)}
+    if tensor_type == TensorType.Q4_1:
+        return {"nibbles": np.ascontiguousarray(data[:, :, 4:20]),
+                "scales": _half_scales(data, 0), "mins": _half_scales(data, 2)}
+    if tensor_type == TensorType.Q8_0:
+        return {"quants": np.ascontiguousarray(data[:, :, 2:34]).view(np.int8),
+                "scales": _half_scales(data, 0)}
+    if tensor_type in (TensorType.Q4_K, TensorType.Q5_K):
+        d = _f16(data[:, :, 0:2].reshape(rows, blocks, 1, 2))  # (rows, blocks, 1)
+        dmin = _f16(data[:, :, 2:4].reshape(rows, blocks, 1, 2))
+        sc, mn = _k_scales_mins(data[:, :, 4:16])  # (rows, blocks, 8)
+        return {"blocks": np.ascontiguousarray(data[:, :, 16:]),
+                "scales": (d * sc)[..., None], "mins": (dmin * mn)[..., None]}
+    if tensor_type == TensorType.Q6_K:
+        sub_scales = data[:, :, 192:208].view(np.int8).astype(np.float32)
+        d = _f16(data[:, :, 208:210].reshape(rows, blocks, 1, 2))  # (rows, blocks, 1)
+        return {"blocks": np.ascontiguousarray(data[:, :, 0:192]),
+                "scales": sub_scales.reshape(rows, blocks, 2, 8, 1),
+                "d": d.reshape(rows, blocks, 1, 1, 1)}
+    raise UnsupportedModel(f"no torch decoder for tensor type {tensor_type!r}")
+
+
+def dense_host(record: TensorRecord) -> np.ndarray:
+    """A float record (F32, F16 or BF16) as a host array torch can take without rounding."""
+    data = np.asarray(record.data)
+    if record.tensor_type == TensorType.F32:
+        return np.ascontiguousarray(data, dtype=np.float32).reshape(record.shape)
+    if record.tensor_type == TensorType.F16:
+        return np.ascontiguousarray(data.view(np.float16)).reshape(record.shape)
+    if record.tensor_type == TensorType.BF16:
+        bits = data.view(np.uint16).astype(np.uint32) << 16
+        return bits.view(np.float32).reshape(record.shape)
+    raise UnsupportedModel(f"{record.name!r}: {record.tensor_type!r} is not a float type")
+
+
+# ---------------------------------------------------------------------------- dequantization
+
+
+def _unpack_nibbles(nibbles: torch.Tensor) -> torch.Tensor:
+    """(..., 16) bytes to (..., 32) uint8: element j in the low nibble, j + 16 in the high one."""
+    return torch.cat([nibbles & 0x0F, nibbles >> 4], dim=-1)
+
+
+def _dequantize_q4_0(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
+    quants = _unpack_nibbles(parts["nibbles"]).to(dtype) - 8.0  # (rows, blocks, 32)
+    return quants * parts["scales"].to(dtype)
+
+
+def _dequantize_q4_1(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
+    quants = _unpack_nibbles(parts["nibbles"]).to(dtype)  # (rows, blocks, 32)
+    return quants * parts["scales"].to(dtype) + parts["mins"].to(dtype)
+
+
+def _dequantize_q8_0(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
+    return parts["quants"].to(dtype) * parts["scales"].to(dtype)  # (rows, blocks, 32)
+
+
+def _dequantize_q4_k(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
+    packed = parts["blocks"]  # (rows, blocks, 128)
+    rows, blocks = packed.shape[:2]
+    groups = packed.reshape(rows, blocks, 4, 1, 32)  # 4 groups of 32 bytes -> 64 values each
+    quants = torch.cat([groups & 0x0F, groups >> 4], dim=3).reshape(rows, blocks, 8, 32)
+    values = parts["scales"] * quants.to(torch.float32) - parts["mins"]  # (rows, blocks, 8, 32)
+    return values.to(dtype)
+
+
+def _dequantize_q5_k(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
+    raw = parts["blocks"]  # (rows, blocks, 160): 32 bytes of fifth bits, 128 of nibbles
+    rows, blocks = raw.shape[:2]
+    high = raw[:, :, 0:32]
+    groups = raw[:, :, 32:160].reshape(rows, blocks, 4, 1, 32)
+    low = torch.cat([groups & 0x0F, groups >> 4], dim=3).reshape(rows, blocks, 8, 32)
+    shifts = torch.arange(8, dtype=torch.uint8, device=raw.device).reshape(1, 1, 8, 1)
+    bits = (high.unsqueeze(2) >> shifts) & 1  # (rows, blocks, 8, 32)
+    quants = (low.to(torch.int32) + 16 * bits.to(torch.int32)).to(torch.float64)
+    # The reference forms this in float64 (numpy promotes float32 * int32) and rounds once.
+    values = parts["scales"].to(torch.float64) * quants - parts["mins"].to(torch.float64)
+    return values.to(dtype)
+
+
+def _dequantize_q6_k(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
+    raw = parts["blocks"]  # (rows, blocks, 192): 128 low nibbles, 64 high 2-bit pairs
+    rows, blocks = raw.shape[:2]
+    low = raw[:, :, 0:128].reshape(rows, blocks, 2, 64)
+    high = raw[:, :, 128:192].reshape(rows, blocks, 2, 32)
+    l0, l1 = low[..., 0:32], low[..., 32:64]
+    quant_parts = [
+        (l0 & 0x0F) | (((high >> 0) & 3) << 4),
+        (l1 & 0x0F) | (((high >> 2) & 3) << 4),
+        (l0 >> 4) | (((high >> 4) & 3) << 4),
+        (l1 >> 4) | (((high >> 6) & 3) << 4),
+    ]
+    quants = torch.stack(quant_parts, dim=3).to(torch.float32) - 32.0  # (rows, blocks, 2, 4, 32)
+    quants = quants.reshape(rows, blocks, 2, 8, 16)
+    values = quants * parts["scales"] * parts["d"]  # (rows, blocks, 2, 8, 16)
+    return values.to(dtype)
+
+
+_DEQUANTIZERS: dict[TensorType, Callable[[dict[str, Any], Any], torch.Tensor]] = {
+    TensorType.Q4_0: _dequantize_q4_0,
+    TensorType.Q4_1: _dequantize_q4_1,
+    TensorType.Q8_0: _dequantize_q8_0,
+    TensorType.Q4_K: _dequantize_q4_k,
+    TensorType.Q5_K: _dequantize_q5_k,
+    TensorType.Q6_K: _dequantize_q6_k,
+}
+
+
+# ---------------------------------------------------------------------------- cache and tables
+
+
+@dataclass(eq=False)
+class TorchKVCache:
+    """Keys and values of every layer on the device: (layers, kv heads, capacity, head_dim)."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+
+    @property
+    def capacity(self) -> int:
+        return int(self.keys.shape[2])
+
+
+@dataclass(eq=False)
+class TorchTable:
+    """A token embedding table on the device; rows are decoded on lookup."""
+
+    matrix: TorchMatrix
+
+
+# ---------------------------------------------------------------------------- the backend
+
+
+class TorchBackend:
+    """The Llama `Backend` on PyTorch (CPU or CUDA); see the module docstring."""
+
+    name = "torch"
+
+    def __init__(
+        self, device: str = "cpu", dtype: torch.dtype | None = None, threads: int | None = None
+    ) -> None:
+        import_torch()
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendUnavailable(
+                f"device {device!r} was asked for, but torch {torch.__version__} sees no CUDA "
+                "device (torch.cuda.is_available() is False); use device='cpu'"
+            )
+        if not (device == "cpu" or device.startswith("cuda")):
+            raise BackendUnavailable(f"unknown torch device {device!r}: use 'cpu' or 'cuda'")
+        self.device = torch.device(device)
+        self.dtype = torch.float32 if dtype is None else dtype
+        if self.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            raise BackendUnavailable(f"compute dtype {self.dtype} is not float32/float16/bfloat16")
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.chunk_elements = CUDA_CHUNK_ELEMENTS if self.device.type == "cuda" else CPU_CHUNK_ELEMENTS
+        self._uploaded: dict[tuple[str, int, tuple[int, ...]], tuple[TensorRecord, TorchMatrix]] = {}
+        self._tables: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
+
+    # ------------------------------------------------------------------ loading
+
+    def _upload(self, host: np.ndarray) -> torch.Tensor:
+        """A host array on the device. Read-only arrays (memory-mapped files) are copied
+        first: torch cannot hold a tensor over read-only memory."""
+        host = np.ascontiguousarray(host)
+        if not host.flags.writeable:
+            host = host.copy()
+        return torch.from_numpy(host).to(self.device)
+
+    def _matrix_of(self, records: Sequence[TensorRecord]) -> TorchMatrix:
+        if not records or any(len(record.shape) != 2 for record in records):
+            names = [record.name for record in records]
+            raise ModelFormatError(f"weights {names} are not matrices")
+        cols = {record.shape[1] for record in records}
+        types = {record.tensor_type for record in records}
+        name = "+".join(record.name for record in records)
+        if len(cols) != 1:
+            raise ModelFormatError(f"weights {name} do not share one input width: {sorted(cols)}")
+        if len(types) != 1:
+            raise ModelFormatError(f"weights {name} mix tensor types {sorted(t.name for t in types)}")
+        tensor_type = types.pop()
+        width = cols.pop()
+        rows = sum(record.shape[0] for record in records)
+        if tensor_type not in BLOCK_LAYOUT:
+            raise UnsupportedModel(f"weights {name}: tensor type {tensor_type!r} is not supported")
+        if tensor_type.is_quantized:
+            pieces = [pack_parts(tensor_type, np.asarray(record.data), record.shape[0], width)
+                      for record in records]
+            host = {key: np.concatenate([piece[key] for piece in pieces]) for key in pieces[0]}
+            parts = {key: self._upload(array) for key, array in host.items()}
+        else:
+            dense = np.concatenate([dense_host(record) for record in records])
+            weight = self._upload(dense).to(self.dtype)
+            parts = {"weight": weight}
+        return TorchMatrix(tensor_type, rows, width, parts, name)
+
+    def _single(self, record: TensorRecord) -> TorchMatrix:
+        """One record's device weight, uploaded once even when asked for twice (tied head)."""
+        data = np.asarray(record.data)
+        key = (record.name, int(data.__array_interface__["data"][0]), tuple(record.shape))
+        found = self._uploaded.get(key)
+        if found is not None:
+            return found[1]
+        matrix = self._matrix_of([record])
+        self._uploaded[key] = (record, matrix)  # the record keeps its buffer's address taken
+        return matrix
+
+    def matrix(self, records: Sequence[TensorRecord]) -> TorchMatrix:
+        if len(records) == 1:
+            return self._single(records[0])
+        return self._matrix_of(records)
+
+    def vector(self, record: TensorRecord) -> torch.Tensor:
+        if record.tensor_type.is_quantized:
+            from edgechain.ml.kernels.reference import dequantize
+
+            host = dequantize(record.tensor_type, record.data, record.shape)
+        else:
+            host = dense_host(record)
+        return self._upload(host).to(torch.float32)
+
+    def embedding(self, record: TensorRecord) -> TorchTable:
+        if len(record.shape) != 2:
+            raise ModelFormatError(f"embedding {record.name!r} has shape {record.shape}")
+        return TorchTable(self._single(record))
+
+    # ------------------------------------------------------------------ products
+
+    def dequantize(self, weight: TorchMatrix, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Rows ``start:stop`` of ``weight`` as (rows, cols) in the compute dtype."""
+        stop = weight.rows if stop is None else stop
+        if not weight.quantized:
+            return weight.parts["weight"][start:stop]
+        parts = {key: value[start:stop] for key, value in weight.parts.items()}
+        values = _DEQUANTIZERS[weight.tensor_type](parts, self.dtype)
+        return values.reshape(stop - start, weight.cols)
+
+    def requantize(self, x: torch.Tensor) -> torch.Tensor:
+        """(T, n) float32 through llama.cpp's 8-bit activation rule and back (see
+        `kernels.reference.quantize_activations_q8`): what the numpy kernels multiply."""
+        tokens, width = x.shape
+        blocks = x.reshape(tokens, width // 32, 32)
+        amax = blocks.abs().amax(dim=-1, keepdim=True)  # (T, n/32, 1)
+        scale = amax / 127.0
+        inverse = torch.where(amax > 0, 127.0 / amax, torch.zeros_like(amax))
+        quants = torch.round(blocks * inverse)  # ties to even, as np.rint
+        rounded_scale = scale.to(torch.float16).to(torch.float32)
+        return (quants * rounded_scale).reshape(tokens, width)
+
+    def matmul(self, weight: TorchMatrix, x: Activations) -> torch.Tensor:
+        x = self._tensor(x)  # (T, cols)
+        if weight.tensor_type in LEGACY_QUANTS:
+            x = self.requantize(x)
+        x = x.to(self.dtype)
+        if not weight.quantized:
+            return (x @ weight.parts["weight"].T).to(torch.float32)  # (T, rows)
+        step = max(1, self.chunk_elements // weight.cols)
+        if step >= weight.rows:
+            return (x @ self.dequantize(weight).T).to(torch.float32)
+        out = torch.empty((x.shape[0], weight.rows), dtype=self.dtype, device=self.device)
+        for start in range(0, weight.rows, step):
+            stop = min(weight.rows, start + step)
+            out[:, start:stop] = x @ self.dequantize(weight, start, stop).T
+        return out.to(torch.float32)
+
+    # ------------------------------------------------------------------ activations
+
+    def _tensor(self, x: Activations) -> torch.Tensor:
+        """Activations as a float32 device tensor (numpy input only from mixed-type files)."""
+        if isinstance(x, np.ndarray):
+            return self._upload(x.astype(np.float32, copy=False))
+        tensor: torch.Tensor = x
+        return tensor
+
+    def _table_rows(self, table: np.ndarray) -> torch.Tensor:
+        """A slice of the model's RoPE table on the device, uploading the whole table once."""
+        base = table.base
+        if (
+            isinstance(base, np.ndarray)
+            and base.ndim == 2
+            and table.ndim == 2
+            and base.dtype == np.float32
+            and base.flags.c_contiguous
+            and table.flags.c_contiguous
+            and base.shape[1] == table.shape[1]
+        ):
+            offset = table.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+            row_bytes = base.strides[0]
+            if offset % row_bytes == 0 and 0 <= offset // row_bytes <= base.shape[0] - table.shape[0]:
+                cached = self._tables.get(id(base))
+                if cached is None or cached[0] is not base:
+                    cached = (base, self._upload(base))  # holding base keeps its id unique
+                    self._tables[id(base)] = cached
+                first = offset // row_bytes
+                return cached[1][first : first + table.shape[0]]
+        return self._upload(np.asarray(table, dtype=np.float32))
+
+    def embed(self, table: TorchTable, ids: Sequence[int]) -> torch.Tensor:
+        matrix = table.matrix
+        index = [int(token) for token in ids]
+        if any(token < 0 or token >= matrix.rows for token in index):
+            raise ModelFormatError(f"token id outside 0..{matrix.rows - 1}")
+        positions = torch.tensor(index, dtype=torch.int64).to(self.device)
+        if not matrix.quantized:
+            return matrix.parts["weight"][positions].to(torch.float32)  # (T, dim)
+        parts = {key: value[positions] for key, value in matrix.parts.items()}
+        values = _DEQUANTIZERS[matrix.tensor_type](parts, torch.float32)
+        return values.reshape(len(index), matrix.cols)  # (T, dim)
+
+    def rmsnorm(self, x: Activations, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        x = self._tensor(x)
+        mean_square = x.to(torch.float64).square().mean(dim=-1, keepdim=True)  # (T, 1)
+        scale = (1.0 / torch.sqrt(mean_square + eps)).to(torch.float32)
+        return (x * scale) * weight  # (T, dim)
+
+    def rope(self, x: Activations, cos: np.ndarray, sin: np.ndarray) -> torch.Tensor:
+        x = self._tensor(x)  # (T, heads, head_dim)
+        half = cos.shape[1]
+        c = self._table_rows(cos)[:, None, :]  # (T, 1, half)
+        s = self._table_rows(sin)[:, None, :]
+        even = x[:, :, 0 : 2 * half : 2]  # (T, heads, half)
+        odd = x[:, :, 1 : 2 * half : 2]
+        rotated = torch.stack([even * c - odd * s, even * s + odd * c], dim=-1)
+        rotated = rotated.reshape(x.shape[0], x.shape[1], 2 * half)  # (T, heads, rotary)
+        if 2 * half == x.shape[2]:
+            return rotated
+        return torch.cat([rotated, x[:, :, 2 * half :]], dim=-1)
+
+    def attention(
+        self, q: Activations, k: Activations, v: Activations, cache: TorchKVCache, layer: int, start: int
+    ) -> torch.Tensor:
+        q, k, v = self._tensor(q), self._tensor(k), self._tensor(v)
+        tokens, heads, head_dim = q.shape
+        kv_heads = k.shape[1]
+        group = heads // kv_heads
+        end = start + tokens
+        cache.keys[layer, :, start:end] = k.transpose(0, 1)  # (kv, T, hd)
+        cache.values[layer, :, start:end] = v.transpose(0, 1)
+        keys = cache.keys[layer, :, :end]  # (kv, S, hd)
+        values = cache.values[layer, :, :end]
+        queries = q.reshape(tokens, kv_heads, group, head_dim).permute(1, 2, 0, 3)
+        queries = queries.reshape(kv_heads, group * tokens, head_dim)  # (kv, g*T, hd)
+        scores = queries @ keys.transpose(1, 2)  # (kv, g*T, S)
+        scores = scores * float(np.float32(1.0 / np.sqrt(head_dim)))
+        if tokens > 1:
+            query_pos = torch.arange(start, end, device=self.device).repeat(group)[:, None]
+            future = query_pos < torch.arange(end, device=self.device)[None, :]  # (g*T, S)
+            scores = scores.masked_fill(future, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        out = weights @ values  # (kv, g*T, hd)
+        out = out.reshape(kv_heads, group, tokens, head_dim).permute(2, 0, 1, 3)
+        return out.reshape(tokens, heads * head_dim)  # (T, dim)
+
+    def swiglu(self, gate: Activations, up: Activations) -> torch.Tensor:
+        gate, up = self._tensor(gate), self._tensor(up)
+        return gate / (1.0 + torch.exp(-gate)) * up  # (T, hidden)
+
+    def new_cache(self, config: LlamaConfig, capacity: int) -> TorchKVCache:
+        # Positions are written before they are read, so the memory need not be zeroed.
+        shape = (config.n_layers, config.n_kv_heads, capacity, config.head_dim)
+        return TorchKVCache(
+            torch.empty(shape, dtype=torch.float32, device=self.device),
+            torch.empty(shape, dtype=torch.float32, device=self.device),
+        )
+
+    def to_numpy(self, x: Activations) -> np.ndarray:
+        if isinstance(x, np.ndarray):
+            return np.asarray(x, dtype=np.float32)
+        tensor: torch.Tensor = x
+        return np.array(tensor.detach().to(device="cpu", dtype=torch.float32).numpy())
+
+    # ------------------------------------------------------------------ reporting
+
+    def synchronize(self) -> None:
+        """Wait for the device (for timings)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def weight_bytes(self) -> int:
+        """Device bytes of the single-record weights uploaded so far."""
+        return sum(matrix.nbytes() for _, matrix in self._uploaded.values())
+
+
+__all__ = [
+    "CPU_CHUNK_ELEMENTS",
+    "CUDA_CHUNK_ELEMENTS",
+    "INSTALL_HINT",
+    "K_QUANTS",
+    "LEGACY_QUANTS",
+    "TorchBackend",
+    "TorchKVCache",
+    "TorchMatrix",
+    "TorchTable",
+    "dense_host",
+    "import_torch",
+    "pack_parts",
+]
