@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from edgechain.base.identifiers import AccountOwner
 from edgechain.base.values import BlockHeight
 from edgechain.core.client import ChainClient
-from edgechain.core.errors import QuorumNotReached, ValidatorOffline
+from edgechain.core.errors import QuorumNotReached
 from edgechain.core.faults import FaultType
 from edgechain.core.network import LocalNetwork
 from edgechain.execution.errors import InsufficientFunding
@@ -97,13 +97,25 @@ def test_overdraft_through_the_client_raises_the_validators_error(network: Local
     assert alice.next_block_height == BlockHeight(1)
 
 
-def test_no_quorum_with_two_validators_offline(network: LocalNetwork) -> None:
+def test_no_quorum_with_two_validators_offline_then_the_pending_block_finishes(
+    network: LocalNetwork,
+) -> None:
     network.nodes[2].fault = FaultType.OFFLINE
     network.nodes[3].fault = FaultType.OFFLINE
     alice = network.client(0)
-    with pytest.raises((QuorumNotReached, ValidatorOffline)):
+    with pytest.raises(QuorumNotReached):
         run(alice.transfer_to_chain(tokens(1), network.user_chain_ids[1]))
     assert alice.next_block_height == BlockHeight(0)
+    assert alice.pending_block is not None
+    # Validators 0 and 1 voted for that block; they will vote for no other at height 0.
+    network.nodes[2].fault = None
+    network.nodes[3].fault = None
+    certificate = run(alice.transfer_to_chain(tokens(2), network.user_chain_ids[1]))
+    assert certificate.executed_block.block.height == BlockHeight(1)
+    assert alice.pending_block is None
+    for validator in range(4):
+        assert chain_state(network, validator, 0).next_block_height() == BlockHeight(2)
+        assert chain_state(network, validator, 0).execution_state.system.balance.get() == tokens(97)
 
 
 def test_offline_validator_catches_up_when_the_client_next_talks_to_it(network: LocalNetwork) -> None:

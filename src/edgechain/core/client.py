@@ -50,6 +50,7 @@ from edgechain.core.errors import (
     ClientError,
     QuorumNotReached,
     RejectedVote,
+    ValidatorOffline,
 )
 from edgechain.core.node import ValidatorNode
 from edgechain.execution.committee import Committee
@@ -123,6 +124,8 @@ class ChainClient:
         """Where block timestamps come from (a fixed sequence makes runs reproducible)."""
         self.ownership: ChainOwnership | None = None
         """The chain's owners and round rules, as last learnt from the validators."""
+        self.pending_block: tuple[Block, list[Blob]] | None = None
+        """A block proposed without reaching a quorum yet, with its blobs (retried first)."""
         self.rejected_votes: list[RejectedVoteRecord] = []
         """Every vote the client refused, for inspection."""
         self.last_state_hash: CryptoHash | None = None
@@ -180,7 +183,12 @@ class ChainClient:
         blobs: Sequence[Blob] = (),
         incoming_bundles: list[IncomingBundle] | None = None,
     ) -> Certificate:
-        """Propose a block with these operations (and bundles), certify it, broadcast it."""
+        """Propose a block with these operations (and bundles), certify it, broadcast it.
+
+        A block left pending at this height by an earlier attempt (some validators voted for
+        it, not a quorum) is finished first: they would vote for no other block there.
+        """
+        await self.retry_pending_block()
         bundles = incoming_bundles if incoming_bundles is not None else []
         timestamps = [self.timestamp, self.clock()] + [b.bundle.timestamp for b in bundles]
         block = Block(
@@ -194,6 +202,16 @@ class ChainClient:
             operations=operations,
             published_blob_ids=[blob.id for blob in blobs],
         )
+        return await self.propose_block(block, blobs)
+
+    async def retry_pending_block(self) -> Certificate | None:
+        """Propose again the block an earlier attempt left without a quorum, if any."""
+        if self.pending_block is None:
+            return None
+        block, blobs = self.pending_block
+        if block.height != self.next_block_height:
+            self.pending_block = None
+            return None
         return await self.propose_block(block, blobs)
 
     async def process_inbox(self) -> Certificate | None:
@@ -228,9 +246,16 @@ class ChainClient:
             )
 
         expected_kind = ConfirmedBlock if isinstance(round_, Fast) else ValidatedBlock
-        certificate = await self._gather_votes(
-            proposal_request, lambda vote: _check_block_vote(vote, block, round_, expected_kind)
-        )
+        self.pending_block = (block, list(blobs))
+        try:
+            certificate = await self._gather_votes(
+                proposal_request, lambda vote: _check_block_vote(vote, block, round_, expected_kind)
+            )
+        except QuorumNotReached:
+            raise  # some validators may have voted: keep the block pending
+        except EdgechainError:
+            self.pending_block = None  # honest validators refused it: it can never be certified
+            raise
         if isinstance(certificate.value, ValidatedBlock):
             validated = certificate
 
@@ -244,6 +269,7 @@ class ChainClient:
                 lambda vote: _check_block_vote(vote, block, round_, ConfirmedBlock),
             )
         self._record_own_certificate(certificate)
+        self.pending_block = None
         if any(isinstance(operation, ChangeOwnership) for operation in block.operations):
             self.ownership = None  # learn the new owners and rounds from the validators
         await self.broadcast_certificate(certificate, blobs_by_id)
@@ -773,7 +799,8 @@ class ChainClient:
         """Raise the validators' common error if enough of them agree on it, else QuorumNotReached.
 
         When validators worth the validity threshold fail with the same error type, at least
-        one honest validator found the request wrong: that error is the answer.
+        one honest validator found the request wrong: that error is the answer. Being offline,
+        slow or sending a bad vote is no verdict on the request.
         """
         weights_by_type: dict[type[Exception], int] = {}
         first_by_type: dict[type[Exception], Exception] = {}
@@ -785,7 +812,7 @@ class ChainClient:
             first_by_type.setdefault(type(error), error)
         for error_type, weight in weights_by_type.items():
             if weight >= committee.validity_threshold and not isinstance(
-                first_by_type[error_type], RejectedVote | TimeoutError
+                first_by_type[error_type], RejectedVote | TimeoutError | ValidatorOffline
             ):
                 raise first_by_type[error_type]
         raise QuorumNotReached(f"chain {self.chain_id}: {message}", errors)
