@@ -99,3 +99,33 @@ def test_minilm_tokenizer_json_ids_equal_the_reference() -> None:
             assert ids[:255] == item["input_ids"][:255]
     assert tokenizer.encode("") == [101, 102]
     assert tokenizer.decode(tokenizer.encode("A cat sits on the mat.")) == "a cat sits on the mat."
+
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "Hi"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Tell me a story 🐉"}],
+    [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "  spaces\nand lines  "},
+    ],
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("add_generation_prompt", [True, False])
+def test_chat_rendering_equals_transformers(
+    smollm2: GgufBpeTokenizer, add_generation_prompt: bool
+) -> None:
+    chat_template_utils = pytest.importorskip("transformers.utils.chat_template_utils")
+    template = smollm2.chat_template
+    assert template is not None
+    for messages in CONVERSATIONS:
+        rendered, _ = chat_template_utils.render_jinja_template(
+            conversations=[messages],
+            chat_template=template,
+            add_generation_prompt=add_generation_prompt,
+            bos_token="<|im_start|>",
+            eos_token="<|im_end|>",
+        )
+        assert smollm2.render_chat(messages, add_generation_prompt) == rendered[0]
