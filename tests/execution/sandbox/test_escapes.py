@@ -240,19 +240,31 @@ def test_contract_code_cannot_run_outside_a_metered_call(run_contract: RunContra
         run.result()
 
 
+class HostStore:
+    """Stands for an SDK object (a view) handed to contract code."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, int] = {}
+        self.owner = "host"
+
+    def __setitem__(self, key: str, value: int) -> None:
+        self.items[key] = value
+
+
+HostStore.__module__ = "edgechain.sdk.fake"
+
+
 def test_sdk_objects_take_items_but_not_attributes(run_contract: RunContract) -> None:
-    from edgechain.execution.sandbox.guards import ItemWriteProxy
-
-    class Store(dict[str, int]):
-        pass
-
-    Store.__module__ = "edgechain.sdk.fake"
-    store = Store()
-    proxy = ItemWriteProxy(store)
-    proxy["a"] = 1
-    assert store == {"a": 1}
-    with pytest.raises(SandboxViolation, match="attribute 'secret'"):
-        proxy.secret = 2
+    store = HostStore()
+    run_contract("def main(store):\n    store['a'] = 1", "main", store)
+    assert store.items == {"a": 1}
+    source = (
+        "def main(store):\n    try:\n        store.owner = 'contract'\n"
+        "    except Exception:\n        return 'caught'"
+    )
+    with pytest.raises(SandboxViolation, match="attribute 'owner' of a host object"):
+        run_contract(source, "main", store)
+    assert store.owner == "host"
 
 
 LYING_SUBCLASSES = {

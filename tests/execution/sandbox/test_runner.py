@@ -342,3 +342,23 @@ def test_memory_error_is_a_violation(compiled_counter: CompiledContract) -> None
         pytest.raises(SandboxViolation, match="memory"),
     ):
         sandbox.call(FuelMeter(10), exhaust)
+
+
+def test_assert_still_runs_in_a_python_minus_o_process() -> None:
+    import subprocess
+
+    script = (
+        "from edgechain.execution.sandbox import *\n"
+        "sandbox = ContractSandbox(compile_contract({'contract': "
+        "'def main():\\n    assert 1 == 2, \"kept\"'}))\n"
+        "try:\n    run_in_sandbox(sandbox, 'main', meter=FuelMeter(1000))\n"
+        "except ContractFailed as error:\n    print(error)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-O", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert completed.stdout.strip() == "contract raised AssertionError: kept"

@@ -188,11 +188,13 @@ def data_size(value: object) -> int:
 class ItemWriteProxy:
     """Lets contract code assign items of an SDK object (`view[key] = value`) but not attributes."""
 
-    __slots__ = ("_target",)
+    __slots__ = ("_guards", "_target")
     _target: Any
+    _guards: SandboxGuards
 
-    def __init__(self, target: object) -> None:
+    def __init__(self, target: object, guards: SandboxGuards) -> None:
         object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_guards", guards)
 
     def __getitem__(self, key: object) -> object:
         return self._target[key]
@@ -204,10 +206,10 @@ class ItemWriteProxy:
         del self._target[key]
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise SandboxViolation(f"assignment to attribute '{name}' of a host object")
+        self._guards.violation(f"assignment to attribute '{name}' of a host object")
 
     def __delattr__(self, name: str) -> NoReturn:
-        raise SandboxViolation(f"deletion of attribute '{name}' of a host object")
+        self._guards.violation(f"deletion of attribute '{name}' of a host object")
 
 
 class SandboxGuards:
@@ -619,7 +621,7 @@ class SandboxGuards:
             self._own_types.add(obj_type)
             return obj
         if obj_type.__module__.startswith("edgechain."):
-            return ItemWriteProxy(obj)
+            return ItemWriteProxy(obj, self)
         self.violation(f"assignment into a {type(obj).__name__}")
 
     def augmented_attribute(self, target: Any, name: str, op: str, value: Any) -> None:

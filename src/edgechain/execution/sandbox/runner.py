@@ -120,6 +120,11 @@ class ContractSandbox:
         sys.modules[self.package_name] = self._package
         self._finalizer = weakref.finalize(self, _unregister, self._registered)
 
+    @property
+    def is_loaded(self) -> bool:
+        """Whether the main module's body has run (`load`)."""
+        return self.compiled.main_module in self._modules
+
     def close(self) -> None:
         """Remove this sandbox's modules from `sys.modules`."""
         self._finalizer()
@@ -274,7 +279,7 @@ def run_in_sandbox(
 
     Loads the contract first if needed (its module bodies are charged to the same meter).
     """
-    if sandbox.compiled.main_module not in sandbox._modules:
+    if not sandbox.is_loaded:
         sandbox.load(meter)
     function = sandbox.lookup(entry) if isinstance(entry, str) else entry
     return sandbox.call(meter, function, *args, **kwargs)
