@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from edgechain.base.blobs import Blob
+from edgechain.base.blobs import Blob, SplitFile
 from edgechain.base.crypto import CryptoHash, KeyPair, PublicKey
 from edgechain.base.errors import EdgechainError
 from edgechain.base.identifiers import Account, AccountOwner, BlobId, ChainId
@@ -176,6 +176,33 @@ class ChainClient:
         blob_id = blob.id
         certificate = await self.execute_operations([PublishDataBlob(blob_id)], blobs=[blob])
         return blob_id, certificate
+
+    async def publish_split_file(
+        self, split_file: SplitFile, blobs_per_block: int = 32
+    ) -> list[Certificate]:
+        """Publish every blob of a split file (chunks, then manifests bottom-up) in blocks of at
+        most ``blobs_per_block`` blobs (and the policy's limit); returns their certificates.
+
+        Only one block's blobs are held in memory at a time. The root manifest's id
+        (``split_file.manifest_id``) names the whole file afterwards.
+        """
+        limit = min(blobs_per_block, self.committee.policy.maximum_published_blobs)
+        if limit < 1:
+            raise ClientError(f"cannot publish blobs {limit} at a time")
+        certificates: list[Certificate] = []
+        batch: list[Blob] = []
+        for _, blob in split_file.iter_blobs_with_ids():
+            batch.append(blob)
+            if len(batch) == limit:
+                certificates.append(await self._publish_blobs(batch))
+                batch = []
+        if batch:
+            certificates.append(await self._publish_blobs(batch))
+        return certificates
+
+    async def _publish_blobs(self, blobs: list[Blob]) -> Certificate:
+        operations: list[Operation] = [PublishDataBlob(blob.id) for blob in blobs]
+        return await self.execute_operations(operations, blobs=blobs)
 
     async def execute_operations(
         self,
