@@ -246,3 +246,12 @@ def test_repeated_comparisons_of_large_values_are_priced(
 def test_chained_comparisons_price_their_operands(run_contract: RunContract) -> None:
     source = "def main():\n    big = [0] * 1000\n    return [] < big <= big"
     assert run_contract(source).result is True
+
+
+def test_slice_assignment_from_a_huge_iterable_is_priced(run_contract: RunContract) -> None:
+    with pytest.raises(OutOfFuel):
+        run_contract("def main():\n    items = []\n    items[:] = range(10 ** 12)", fuel=10**5)
+    source = (
+        "def main():\n    items = [1, 2, 3]\n    items[1:2] = (x for x in [7, 8])\n    return items"
+    )
+    assert run_contract(source).result == [1, 7, 8, 3]

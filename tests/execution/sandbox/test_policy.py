@@ -216,3 +216,10 @@ def test_allowed_program_compiles() -> None:
     )
     compiled = compile_contract({"contract": source, "state": "class Balance:\n    pass\n"})
     assert sorted(compiled.code) == ["contract", "state"]
+
+
+def test_deep_nesting_is_refused_whatever_the_host_stack() -> None:
+    source = "x = " + "[" * 150 + "]" * 150
+    with pytest.raises(SandboxViolation, match="nested deeper"):
+        compile_contract({"contract": source})
+    compile_contract({"contract": "x = " + "[" * 60 + "]" * 60})

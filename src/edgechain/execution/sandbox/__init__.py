@@ -50,24 +50,43 @@ f-strings, `%`) of values whose default repr holds a memory address; integer tex
 call depth above `SandboxLimits.max_call_depth`.
 
 **Fuel** (prices in `CostTable`, charged *before* the work, `OutOfFuel` when the meter is
-empty): every block of statements pays `statement` × its length when entered, so a loop body
-pays every iteration; every call of a contract function or lambda pays `call`; every item an
-iterator yields (loops, comprehensions, `list()`, `sum()`, `sorted()`, `*args`, unpacking)
-pays `iteration`; operations whose cost scales with data pay `element` per element, char,
-byte or 64-bit word *before* they run: `'x' * n` and `[0] * n` pay n, `a + b` pays the
-result's length, `a ** b` and `a << b` the result's words (quadratically above 4096 words),
-`in` the container's length, slices their length, `sorted` n·log2(n), `str.join`/`replace`/
-`ljust`/… their result, `bytes(n)` n, f-string widths their width. `'x' * 10**10` and
-`[0] * 10**9` are thus refused before any memory is taken. Fuel depends only on the code and
-its inputs — never on dict/set hashing, addresses or the host — so the same call uses the
-same fuel on every validator and under any `PYTHONHASHSEED`.
+empty): every block of statements pays `statement` × its length when it is entered, so a loop
+body pays every iteration (`while True: pass` runs dry); every call of a contract function or
+lambda pays `call`; every item a comprehension, `list()`, `sum()`, `sorted()`, `zip()`, `*args`
+or an unpacking takes from an iterator pays `iteration`. Operations whose cost scales with
+their data pay `element` per element, character, byte or 64-bit integer word, *before* they
+run: `'x' * n` and `[0] * n` pay n, `a + b` the result's length, `a ** b` and `a << b` the
+result's words (quadratically above 4096 words), `a in b` the length of `b`, `a == b` / `<` …
+the smaller length, slices their length, `sorted` n·log2(n), `str.join`/`replace`/`ljust`/
+`expandtabs`/`translate` and `int.to_bytes` their result, other methods of str/bytes/list/
+tuple/dict their receiver's length, `bytes(n)` n, f-string and %-format widths their width.
+So `'x' * 10**10`, `[0] * 10**9`, `10**10**10` are refused before any memory is taken, and
+builtins that loop in C over lazy input (`sum(range(10**12))`, `None in range(10**15)`) run
+dry. Sizes are read with the builtin types' own `len`/`bit_length`, so a subclass that
+overrides `__len__` cannot lie. Fuel depends only on the code and its inputs — never on hashing,
+addresses or the host — so the same call uses the same fuel on every validator and under any
+`PYTHONHASHSEED` (tested in subprocesses).
 
-**Known limits.** Comparisons (`==`, `<`) of large containers and the `is*` string checks
-cost one statement however large their operands; the data they scan was paid for when it
-was built, but repeating them is underpriced. Module-level mutable objects persist for the
-lifetime of a `ContractSandbox`: load a fresh sandbox per block (or per operation) so that
-validators that restarted agree. Objects the SDK hands to contracts must keep their host
-handles in `_private` attributes and must not expose mutable module-level containers.
+**Calls and recursion.** Contract calls nest at most `SandboxLimits.max_call_depth` deep; a
+call raises the host's recursion limit when the host stack is already deep, so the contract's
+depth does not depend on where the host called it from. A `RecursionError` or `MemoryError`
+(where those strike depends on the host) is fatal even if contract code catches it.
+
+**Entry points.** `ContractSandbox.call(meter, f, *args)` runs any callable (a contract method,
+or host code such as decoding an operation into a contract ABI class) with `meter` charged;
+contract code run outside such a call is a violation. A contract's own exceptions become
+`ContractFailed` (the message is kept only when it is plain data); `OutOfFuel` and
+`SandboxViolation` are raised as such even when contract code caught them; other edgechain
+errors raised by the runtime pass through.
+
+**Known limits.** Comparison and hashing of *nested* containers are priced by their top-level
+size only, and `d[key] = v` with a large tuple key is not priced by the key's size. The `is*`
+string checks cost one statement. Module-level mutable objects persist for the lifetime of a
+`ContractSandbox`: load a fresh sandbox per block (or per operation) so that validators that
+restarted agree. A sandbox is for one thread at a time. Objects the SDK hands to contracts
+must keep their host handles in `_private` attributes and must not expose mutable module-level
+containers (contract code may change lists and dicts it can reach). Metering costs time:
+about 20-30x plain Python on attribute- and arithmetic-heavy micro-benchmarks.
 """
 
 from edgechain.execution.errors import ContractFailed, OutOfFuel, SandboxViolation

@@ -152,6 +152,16 @@ class FuelInstrumenter(ast.NodeTransformer):
             handler.body = [ast.Expr(value=_call("_caught_")), *self._charged_block(handler.body)]
         return node
 
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        self.generic_visit(node)
+        if any(
+            isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Slice)
+            for target in node.targets
+        ):
+            # `items[a:b] = iterable` fills the list from the iterable in C: price it first.
+            node.value = _call("_star_", node.value)
+        return node
+
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         self.generic_visit(node)
         symbol = BINARY_OPERATORS[type(node.op)]

@@ -48,12 +48,31 @@ def _check_module_name(name: str) -> None:
         raise SandboxViolation(f"module name {name!r} shadows an allowed library module")
 
 
+MAX_NESTING = 100
+"""Deepest nesting of syntax a contract may have (checked without recursion, so the verdict
+does not depend on the host's stack; the policy's visitors recurse that deep at most)."""
+
+
+def _check_nesting(tree: ast.AST, filename: str) -> None:
+    pending: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise SandboxViolation(
+                f"syntax nested deeper than {MAX_NESTING} levels",
+                filename,
+                getattr(node, "lineno", None),
+            )
+        pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
 def _compile_module(name: str, source: str, siblings: frozenset[str]) -> types.CodeType:
     filename = f"{CONTRACT_FILENAME_PREFIX}{name}.py"
     try:
         tree = ast.parse(source, filename=filename, mode="exec")
     except SyntaxError as error:
         raise SandboxViolation(f"syntax error: {error.msg}", filename, error.lineno) from error
+    _check_nesting(tree, filename)
     policy = ContractPolicy(filename, siblings)
     restricted = policy.visit(tree)
     if policy.located_errors:
