@@ -20,6 +20,7 @@ from edgechain.chain.errors import (
     InvalidProposal,
     InvalidTimestamp,
     NotRoundLeader,
+    OutcomeMismatch,
     SignerNotInCommittee,
     StaleEpoch,
     UnexpectedBlockHeight,
@@ -29,8 +30,9 @@ from edgechain.chain.proposal import BlockProposal, ProposalContent
 from edgechain.chain.rounds import Fast
 from edgechain.core.chain_info import ChainInfoQuery
 from edgechain.core.cross_chain import ConfirmUpdatedRecipient, UpdateRecipient
-from edgechain.core.errors import BlobsNotFound, MissingEarlierBlocks
+from edgechain.core.errors import BlobsNotFound, MissingEarlierBlocks, WorkerError
 from edgechain.core.network import LocalNetwork, derive_key_pair
+from edgechain.core.worker import WorkerState
 from edgechain.execution.errors import InsufficientFunding
 from edgechain.execution.operations import PublishDataBlob, Transfer
 
@@ -268,3 +270,29 @@ def test_proposal_with_a_future_timestamp_is_rejected(network: LocalNetwork) -> 
     )
     with pytest.raises(InvalidTimestamp):
         network.workers[0].handle_block_proposal(propose(network, 0, block))
+
+
+def test_certificate_whose_outcome_differs_from_local_execution_is_refused(
+    network: LocalNetwork,
+) -> None:
+    # Validator 3's state has diverged (one more token): re-executing gives another state hash.
+    diverged = chain_state(network, 3, 0)
+    diverged.execution_state.system.balance.set(tokens(101))
+    diverged.save()
+    before = state_summary(network, 3, 0)
+    certificate = certify(network, propose(network, 0, next_block(network, 0, [transfer_to(network, 1, 5)])))
+    with pytest.raises(OutcomeMismatch):
+        network.workers[3].handle_certificate(certificate)
+    assert state_summary(network, 3, 0) == before
+    assert not network.storages[3].contains_certificate(certificate.hash())
+
+
+def test_worker_handles_only_the_chains_of_its_shard(network: LocalNetwork) -> None:
+    own_chain = network.user_chain_ids[0]
+    worker = WorkerState(network.storages[0], network.validator_keys[0], frozenset({own_chain}))
+    worker.handle_chain_info_query(ChainInfoQuery(own_chain))
+    with pytest.raises(WorkerError):
+        worker.handle_chain_info_query(ChainInfoQuery(network.user_chain_ids[1]))
+    block = next_block(network, 1, [transfer_to(network, 0, 5)])
+    with pytest.raises(WorkerError):
+        worker.handle_block_proposal(propose(network, 1, block))
