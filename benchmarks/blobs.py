@@ -39,14 +39,16 @@ from typing import Any
 import blake3
 import numpy as np
 
-from edgechain.base.blobs import MediaType, split_into_blobs
+from edgechain.base.blobs import DEFAULT_MAX_BLOB_SIZE, MediaType, split_into_blobs
 from edgechain.base.identifiers import BlobId
 from edgechain.storage.blob_store import BlobStore
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 VALIDATORS = 4
 BLOBS_PER_BLOCK = 10
-"""Linera's testnet preset: at most 10 published blobs per block."""
+"""The testnet policy: at most 10 published blobs per block."""
+BLOB_LIMIT = DEFAULT_MAX_BLOB_SIZE
+"""The testnet policy: 1 MB per blob (chunks of that size)."""
 MIB = 1 << 20
 RESULTS = Path(__file__).resolve().parent / "results" / "blobs.json"
 
@@ -156,11 +158,11 @@ def bench_model(work: Path, repeats: int) -> dict[str, Any]:
         for durable in (True, False):
             label = "durable" if durable else "no_fsync"
             stores = [
-                BlobStore(work / f"{repeat}-{label}-validator{index}", MIB, durable=durable)
+                BlobStore(work / f"{repeat}-{label}-validator{index}", BLOB_LIMIT, durable=durable)
                 for index in range(VALIDATORS)
             ]
             start = time.perf_counter()
-            manifest_id = publish_to_stores(path, stores, MIB, MIB, MediaType.GGUF)
+            manifest_id = publish_to_stores(path, stores, BLOB_LIMIT, BLOB_LIMIT, MediaType.GGUF)
             record(f"store_4_validators_{label}_s", time.perf_counter() - start)
         for fsync in (False, True):
             copy_dir = work / f"{repeat}-copies-{fsync}"
@@ -211,13 +213,13 @@ def measure_open_file(
         with store.open_file(manifest_id) as mapping:
             return len(mapping)
 
-    first = BlobStore(store_root, MIB)
+    first = BlobStore(store_root, BLOB_LIMIT)
     seconds, length = timed(lambda: map_file(first))
     record("open_file_first_s", seconds)
     record("open_file_cached_same_process_s", timed(lambda: map_file(first))[0])
-    second = BlobStore(store_root, MIB)
+    second = BlobStore(store_root, BLOB_LIMIT)
     record("open_file_cached_new_process_s", timed(lambda: map_file(second))[0])
-    trusting = BlobStore(store_root, MIB, verify_cached_files=False)
+    trusting = BlobStore(store_root, BLOB_LIMIT, verify_cached_files=False)
     record("open_file_cached_trusting_s", timed(lambda: map_file(trusting))[0])
     cached_path = first.open_file_path(manifest_id)
     if length != size or file_blake3(cached_path) != expected:

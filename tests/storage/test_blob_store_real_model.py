@@ -14,7 +14,12 @@ import blake3
 import psutil
 import pytest
 
-from edgechain.base.blobs import MediaType, parse_manifest, split_into_blobs
+from edgechain.base.blobs import (
+    DEFAULT_MAX_BLOB_SIZE,
+    MediaType,
+    parse_manifest,
+    split_into_blobs,
+)
 from edgechain.storage.blob_store import BlobStore
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -70,7 +75,7 @@ def test_smollm2_gguf_split_stored_and_mapped_for_the_gguf_reader(tmp_path: Path
     model_path = smollm2_path()
     size = model_path.stat().st_size
     expected_hash = file_blake3(model_path)
-    store = BlobStore(tmp_path / "store", max_blob_size=1 << 20, durable=False)
+    store = BlobStore(tmp_path / "store", max_blob_size=DEFAULT_MAX_BLOB_SIZE, durable=False)
 
     with (
         peak_rss_growth() as growth,
@@ -78,7 +83,12 @@ def test_smollm2_gguf_split_stored_and_mapped_for_the_gguf_reader(tmp_path: Path
         mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapping,
     ):
         with split_into_blobs(
-            mapping, 1 << 20, MediaType.GGUF, MODEL_FILE, max_blob_size=1 << 20, drop_pages=True
+            mapping,
+            DEFAULT_MAX_BLOB_SIZE,
+            MediaType.GGUF,
+            MODEL_FILE,
+            max_blob_size=DEFAULT_MAX_BLOB_SIZE,
+            drop_pages=True,
         ) as split:
             for blob in split.iter_blobs():
                 store.write_blob(blob.id, blob.content)
@@ -88,10 +98,10 @@ def test_smollm2_gguf_split_stored_and_mapped_for_the_gguf_reader(tmp_path: Path
     assert growth[0] < size // 4, f"RSS grew by {growth[0]} bytes for a {size}-byte file"
 
     assert manifest.total_length == size and manifest.file_hash.digest == expected_hash
-    assert len(manifest.entries) == -(-size // (1 << 20))
+    assert len(manifest.entries) == -(-size // (DEFAULT_MAX_BLOB_SIZE))
     assert file_blake3(cached_path) == expected_hash
 
-    fresh = BlobStore(tmp_path / "store", max_blob_size=1 << 20, durable=False)
+    fresh = BlobStore(tmp_path / "store", max_blob_size=DEFAULT_MAX_BLOB_SIZE, durable=False)
     with fresh.open_file(manifest_id) as file_map:
         assert len(file_map) == size
         assert file_map[:4] == b"GGUF"

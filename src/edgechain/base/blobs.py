@@ -35,8 +35,9 @@ from edgechain.base.encoding import decode, encode
 from edgechain.base.errors import BaseLayerError, EncodingError
 from edgechain.base.identifiers import BlobId, BlobType
 
-DEFAULT_MAX_BLOB_SIZE = 1 << 20
-"""Largest blob, in bytes, unless a policy says otherwise (Linera's testnet: 1 MiB)."""
+DEFAULT_MAX_BLOB_SIZE = 1_000_000
+"""Largest blob, in bytes, unless told otherwise: the testnet policy's 1 MB
+(`edgechain.execution.policy`), so a default split is publishable under it."""
 
 MAX_MANIFEST_DEPTH = 8
 """Deepest manifest tree accepted: the root is depth 0, its child manifests depth 1, ..."""
