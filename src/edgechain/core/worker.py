@@ -1,17 +1,23 @@
-"""`WorkerState`: a validator's (or a client's local node's) handling of proposals, certificates,
-cross-chain requests and chain-info queries, over a `Storage`.
+"""`WorkerState`: a validator's handling of proposals, certificates, cross-chain requests and
+chain-info queries, over a `Storage`.
 
-    handle_block_proposal    check the owner's signature and the round, execute the block on
-                             the chain state, roll everything back, remember and sign a vote
-                             for the confirmed block (fast round); never two different blocks
-                             at one height and round
-    handle_certificate       check it against the committee of its epoch, re-execute it,
-                             compare the outcome, persist certificate and state, and return
-                             the cross-chain requests that carry its messages to recipients
+    handle_block_proposal    check the owner's signature and, through the chain's
+                             `ChainManager`, the round, the leader, earlier votes and locks;
+                             execute the block on a scratch copy of the chain state that is
+                             thrown away; remember and sign a vote: to confirm (fast round)
+                             or to validate (multi-leader and single-leader rounds). Never
+                             two different blocks at one height and round
+    handle_certificate       check it against the committee of its epoch; a confirmed block
+                             is re-executed, its outcome compared, certificate and state
+                             persisted, and cross-chain requests returned that carry its
+                             messages to the recipients; a validated block is locked and
+                             voted to confirm; a timeout moves the chain to its next round
     handle_cross_chain_request   add delivered bundles to an inbox / trim an outbox
-    handle_chain_info_query  the chain's tip, balance, state hash, inbox, confirmed hashes
+    handle_chain_info_query  the chain's tip, balance, state hash, round, inbox, confirmed
+                             hashes; on request, a timeout vote for a round past its deadline
 
-Every handler validates before it mutates and saves the chain state once, atomically.
+Handlers validate before they mutate and save the chain state once, atomically; one that
+fails leaves unsaved changes at most, which the storage never hands out again.
 """
 
 from __future__ import annotations
