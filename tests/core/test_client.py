@@ -214,3 +214,25 @@ def test_published_blob_reaches_a_validator_that_was_offline(network: LocalNetwo
     run(alice.transfer_to_chain(tokens(1), network.user_chain_ids[1]))
     assert network.storages[FAULTY].read_blob(blob_id).content == b"tiny model weights"
     honest_states_agree(network, 0, validators=range(4))
+
+
+def test_seven_validators_tolerate_two_faulty_ones() -> None:
+    network = LocalNetwork.create(validator_count=7, user_chain_count=2)
+    assert network.committee.quorum_threshold == 5
+    network.nodes[5].fault = FaultType.EXECUTES_WRONGLY
+    network.nodes[6].fault = FaultType.OFFLINE
+    alice, bob = network.client(0), network.client(1)
+
+    async def scenario() -> None:
+        await alice.transfer_to_chain(tokens(8), network.user_chain_ids[1])
+        await bob.process_inbox()
+        await bob.transfer_to_chain(tokens(3), network.user_chain_ids[0])
+        await alice.process_inbox()
+
+    run(scenario())
+    for user_index in (0, 1):
+        honest_states_agree(network, user_index, validators=range(5))
+    assert chain_state(network, 0, 0).execution_state.system.balance.get() == tokens(95)
+    assert chain_state(network, 0, 1).execution_state.system.balance.get() == tokens(105)
+    assert {r.validator for r in alice.rejected_votes} <= {network.validator_keys[5].public_key}
+    network.close()
