@@ -223,3 +223,11 @@ def test_deep_nesting_is_refused_whatever_the_host_stack() -> None:
     with pytest.raises(SandboxViolation, match="nested deeper"):
         compile_contract({"contract": source})
     compile_contract({"contract": "x = " + "[" * 60 + "]" * 60})
+
+
+def test_huge_integer_literals_are_refused_in_any_base() -> None:
+    with pytest.raises(SandboxViolation, match="4000 decimal digits"):
+        compile_contract({"contract": "x = 0x" + "f" * 5000})
+    with pytest.raises(SandboxViolation, match=r"syntax error|4000"):
+        compile_contract({"contract": "x = " + "9" * 5000})
+    compile_contract({"contract": "x = " + "9" * 3000})

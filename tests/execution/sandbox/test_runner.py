@@ -362,3 +362,15 @@ def test_assert_still_runs_in_a_python_minus_o_process() -> None:
         check=True,
     )
     assert completed.stdout.strip() == "contract raised AssertionError: kept"
+
+
+def test_a_host_with_a_lower_int_text_limit_is_refused(
+    compiled_counter: CompiledContract,
+) -> None:
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(1000)
+    try:
+        with pytest.raises(SandboxViolation, match="PYTHONINTMAXSTRDIGITS"):
+            ContractSandbox(compiled_counter)
+    finally:
+        sys.set_int_max_str_digits(previous)

@@ -98,6 +98,9 @@ FORBIDDEN_NAMES = frozenset(
 )  # fmt: skip
 """Builtins whose very name is refused (not only their calls): they would hand out a way out."""
 
+MAX_INT_LITERAL_BITS = 13_000
+"""Largest integer literal (about 4000 decimal digits, whatever base it is written in)."""
+
 ANNOTATION_NODES = (
     ast.Name,
     ast.Attribute,
@@ -169,6 +172,8 @@ class ContractPolicy(RestrictingNodeTransformer):
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         if isinstance(node.value, float | complex):
             self.error(node, f"float literal {node.value!r} is not allowed: contracts use integers")
+        elif isinstance(node.value, int) and int.bit_length(node.value) > MAX_INT_LITERAL_BITS:
+            self.error(node, "integer literal above 4000 decimal digits")
         return self.node_contents_visit(node)
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:

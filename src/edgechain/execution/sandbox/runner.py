@@ -125,6 +125,13 @@ class ContractSandbox:
     """
 
     def __init__(self, compiled: CompiledContract) -> None:
+        host_digits = sys.get_int_max_str_digits()
+        if 0 < host_digits < compiled.limits.max_int_digits:
+            # The sandbox's own, lower limit must be the one that decides, on every validator.
+            raise SandboxViolation(
+                f"the host limits integer text to {host_digits} digits, below the sandbox's "
+                f"{compiled.limits.max_int_digits}: unset PYTHONINTMAXSTRDIGITS"
+            )
         self.compiled = compiled
         self.package_name = f"edgechain_sandbox_{next(_sandbox_numbers)}"
         self._package = types.ModuleType(self.package_name)
