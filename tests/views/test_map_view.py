@@ -184,3 +184,54 @@ def test_corrupted_value_names_the_key(store: KeyValueStore) -> None:
     names = MapView(ViewContext(store, b"m"), str, int)
     with pytest.raises(CorruptedViewData, match=(b"m\x01" + encode("k")).hex()):
         names.get("k")
+
+
+def test_saved_hash_makes_reloaded_hash_one_read() -> None:
+    store = CountingStore()
+    context = ViewContext(store, b"m")
+    numbers = MapView(context, int, int)
+    for key in range(1000):
+        numbers.insert(key, key)
+    expected = numbers.hash()  # known at flush time: saved with the entries
+    save(numbers, store)
+    reloaded = MapView(context, int, int)
+    store.reads = 0
+    assert reloaded.hash() == expected
+    assert store.reads == 1
+    reloaded.insert(5, 0)
+    changed = reloaded.hash()
+    reloaded.rollback()
+    assert reloaded.hash() == expected
+    reloaded.insert(5, 0)
+    save(reloaded, store)
+    assert MapView(context, int, int).hash() == changed
+
+
+def test_stale_saved_hash_is_dropped_when_unknown_at_save(store: KeyValueStore) -> None:
+    context = ViewContext(store, b"m")
+    names = MapView(context, str, int)
+    names.insert("a", 1)
+    names.hash()
+    save(names, store)
+    assert store.contains_key(b"m\x02")
+    changed = MapView(context, str, int)
+    changed.insert("b", 2)  # saved without anyone asking for the hash
+    save(changed, store)
+    assert not store.contains_key(b"m\x02")
+    expected = MapView(ViewContext(MemoryStore(), b""), str, int)
+    expected.insert("a", 1)
+    expected.insert("b", 2)
+    assert MapView(context, str, int).hash() == expected.hash()
+    emptied = MapView(context, str, int)
+    emptied.clear()
+    emptied.hash()
+    save(emptied, store)
+    assert store.find_keys_by_prefix(b"m") == []
+
+
+def test_corrupted_saved_hash_names_the_key(store: KeyValueStore) -> None:
+    batch = Batch()
+    batch.put(b"s\x02", b"not a hash")
+    store.write_batch(batch)
+    with pytest.raises(CorruptedViewData, match="7302"):
+        SetView(ViewContext(store, b"s"), str).hash()

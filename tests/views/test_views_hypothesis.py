@@ -249,6 +249,11 @@ class ViewsAgainstModel(RuleBasedStateMachine):
         assert self.view.hash() == built_from(self.current).hash()
 
     @rule()
+    def hash(self) -> None:
+        """Hashing staged contents; a hash known at save time is saved with the view."""
+        assert self.view.hash() == built_from(self.current).hash()
+
+    @rule()
     def rollback(self) -> None:
         self.view.rollback()
         assert not self.view.has_pending_changes()
@@ -300,7 +305,7 @@ TestViewsOnSqlite.settings = settings(
 def random_step(rng: random.Random) -> tuple[Any, ...]:
     """One uniformly chosen step over small key domains (so keys collide often)."""
     keys = ["", "a", "b", "ab"]
-    kind = rng.choice([*sorted(OPERATIONS), "save", "rollback", "reload"])
+    kind = rng.choice([*sorted(OPERATIONS), "save", "rollback", "reload", "hash"])
     if kind in ("title", "set_insert", "set_remove", "counter_remove"):
         return (kind, rng.choice(keys))
     if kind == "map_insert":
@@ -335,7 +340,7 @@ def test_seeded_random_walks(store_kind: str, tmp_path: Path) -> None:
             step = random_step(rng)
             history.append(step)
             try:
-                if step[0] in ("save", "rollback", "reload"):
+                if step[0] in ("save", "rollback", "reload", "hash"):
                     getattr(machine, step[0])()
                 else:
                     apply(machine.view, machine.current, step)

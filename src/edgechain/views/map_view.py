@@ -6,20 +6,24 @@ order (by encoded length first, so 23 < 24 < 255 < 256 < -1 … negative integer
 all non-negative ones); for str and bytes keys, shorter before longer, then bytewise.
 
 Reads see staged writes. Values read from the store are cached; the whole saved contents are
-read once (on the first ``keys()``, ``items()``, ``count()`` or ``hash()``) and kept, so hashing
-a large map again after a change works in memory and never re-reads the store.
+read once (on the first ``keys()``, ``items()``, ``count()`` or a ``hash()`` that must be
+computed) and kept, so hashing a large map again after a change works in memory and never
+re-reads the store. The hash is also saved at ``base_key + 0x02`` when it is known at flush
+time, so a reloaded, unchanged map hashes with one read.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar, overload
 
 from edgechain.base.crypto import CryptoHash
 from edgechain.base.encoding import encode
 from edgechain.views.context import ViewContext
+from edgechain.views.errors import CorruptedViewData
 from edgechain.views.store import Batch, KeyValueStore
-from edgechain.views.view import TAG_ENTRY, ContentHasher, View, decode_stored
+from edgechain.views.view import TAG_ENTRY, TAG_HASH, ContentHasher, View, decode_stored
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -138,17 +142,84 @@ class _HashMemo:
         self.saved: CryptoHash | None = None
 
 
-class MapView(View, Generic[K, V]):
+class _EntriesView(View):
+    """What MapView and SetView share: an `EntryTable` and a hash that is saved with it.
+
+    The hash is saved (at ``base_key + 0x02``) only when it is already known at flush time,
+    so saving never reads the whole view just to hash it; when unknown, the stale saved hash
+    is deleted and the next reader computes it from the entries.
+    """
+
+    __slots__ = ("_entries", "_hash", "_hash_key", "_saved_hash_read")
+
+    HASH_TAG = "EntriesView"
+
+    def __init__(self, context: ViewContext) -> None:
+        super().__init__(context)
+        self._entries = EntryTable(context.store, context.base_key + TAG_ENTRY)
+        self._hash = _HashMemo()
+        self._hash_key = context.base_key + TAG_HASH
+        self._saved_hash_read = False
+
+    def count(self) -> int:
+        return len(self._entries.current())
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._hash.current = None
+
+    def _stage_changes(self, batch: Batch) -> None:
+        if not self._entries.has_pending_changes():
+            return
+        self._entries.stage(batch)
+        current = self._hash.current
+        if current is None or current == _empty_hash(self.HASH_TAG):
+            batch.delete(self._hash_key)
+        else:
+            batch.put(self._hash_key, current.digest)
+
+    def _mark_saved(self) -> None:
+        if self._entries.has_pending_changes():
+            self._entries.mark_saved()
+            self._hash.saved = self._hash.current
+            self._saved_hash_read = True  # the store now holds exactly what we know
+
+    def rollback(self) -> None:
+        self._entries.rollback()
+        self._hash.current = self._hash.saved
+
+    def has_pending_changes(self) -> bool:
+        return self._entries.has_pending_changes()
+
+    def _read_saved_hash(self) -> CryptoHash | None:
+        if self._hash.saved is None and not self._saved_hash_read:
+            self._saved_hash_read = True
+            raw = self.context.store.read_value(self._hash_key)
+            if raw is not None:
+                if len(raw) != 32:
+                    raise CorruptedViewData(self._hash_key, "saved view hash", f"{len(raw)} bytes")
+                self._hash.saved = CryptoHash(raw)
+        return self._hash.saved
+
+    def hash(self) -> CryptoHash:
+        if self._hash.current is None:
+            pending = self._entries.has_pending_changes()
+            saved_hash = None if pending else self._read_saved_hash()
+            if saved_hash is not None:
+                self._hash.current = saved_hash
+            else:
+                self._hash.current = _hash_entries(self.HASH_TAG, self._entries)
+                if not pending:
+                    self._hash.saved = self._hash.current
+        return self._hash.current
+
+
+class MapView(_EntriesView, Generic[K, V]):
     """A map from ``key_type`` to ``value_type``, ordered by encoded key bytes."""
 
-    __slots__ = (
-        "_decoded_keys",
-        "_decoded_values",
-        "_entries",
-        "_hash",
-        "_key_type",
-        "_value_type",
-    )
+    __slots__ = ("_decoded_keys", "_decoded_values", "_key_type", "_value_type")
+
+    HASH_TAG = "MapView"
 
     @overload
     def __init__(self, context: ViewContext, key_type: type[K], value_type: type[V]) -> None: ...
@@ -158,10 +229,8 @@ class MapView(View, Generic[K, V]):
         super().__init__(context)
         self._key_type = key_type
         self._value_type = value_type
-        self._entries = EntryTable(context.store, context.base_key + TAG_ENTRY)
         self._decoded_keys: dict[bytes, K] = {}
         self._decoded_values: dict[bytes, tuple[bytes, V]] = {}
-        self._hash = _HashMemo()
 
     def _encode_key(self, key: K) -> bytes:
         return encode(key, self._key_type)
@@ -218,42 +287,16 @@ class MapView(View, Generic[K, V]):
             for encoded_key in sorted(contents)
         ]
 
-    def count(self) -> int:
-        return len(self._entries.current())
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self._hash.current = None
-
-    def _stage_changes(self, batch: Batch) -> None:
-        self._entries.stage(batch)
-
-    def _mark_saved(self) -> None:
-        self._entries.mark_saved()
-        self._hash.saved = self._hash.current
-
-    def rollback(self) -> None:
-        self._entries.rollback()
-        self._hash.current = self._hash.saved
-
-    def has_pending_changes(self) -> bool:
-        return self._entries.has_pending_changes()
-
-    def hash(self) -> CryptoHash:
-        if self._hash.current is None:
-            self._hash.current = _hash_entries("MapView", self._entries)
-            if not self._entries.has_pending_changes():
-                self._hash.saved = self._hash.current
-        return self._hash.current
-
     def __repr__(self) -> str:
         return f"MapView(base_key={self.context.base_key.hex()})"
 
 
-class SetView(View, Generic[K]):
+class SetView(_EntriesView, Generic[K]):
     """A set of ``key_type`` values, ordered by encoded bytes."""
 
-    __slots__ = ("_decoded_keys", "_entries", "_hash", "_key_type")
+    __slots__ = ("_decoded_keys", "_key_type")
+
+    HASH_TAG = "SetView"
 
     @overload
     def __init__(self, context: ViewContext, key_type: type[K]) -> None: ...
@@ -262,9 +305,7 @@ class SetView(View, Generic[K]):
     def __init__(self, context: ViewContext, key_type: Any) -> None:
         super().__init__(context)
         self._key_type = key_type
-        self._entries = EntryTable(context.store, context.base_key + TAG_ENTRY)
         self._decoded_keys: dict[bytes, K] = {}
-        self._hash = _HashMemo()
 
     def insert(self, key: K) -> None:
         self._entries.put(encode(key, self._key_type), b"")
@@ -291,36 +332,13 @@ class SetView(View, Generic[K]):
             elements.append(element)
         return elements
 
-    def count(self) -> int:
-        return len(self._entries.current())
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self._hash.current = None
-
-    def _stage_changes(self, batch: Batch) -> None:
-        self._entries.stage(batch)
-
-    def _mark_saved(self) -> None:
-        self._entries.mark_saved()
-        self._hash.saved = self._hash.current
-
-    def rollback(self) -> None:
-        self._entries.rollback()
-        self._hash.current = self._hash.saved
-
-    def has_pending_changes(self) -> bool:
-        return self._entries.has_pending_changes()
-
-    def hash(self) -> CryptoHash:
-        if self._hash.current is None:
-            self._hash.current = _hash_entries("SetView", self._entries)
-            if not self._entries.has_pending_changes():
-                self._hash.saved = self._hash.current
-        return self._hash.current
-
     def __repr__(self) -> str:
         return f"SetView(base_key={self.context.base_key.hex()})"
+
+
+@functools.cache
+def _empty_hash(tag: str) -> CryptoHash:
+    return ContentHasher(tag).finish(0)
 
 
 def _hash_entries(tag: str, entries: EntryTable) -> CryptoHash:
