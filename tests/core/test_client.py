@@ -6,7 +6,7 @@ import contextlib
 
 import pytest
 from conftest import chain_state, run, tokens
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgechain.base.identifiers import AccountOwner
@@ -172,7 +172,7 @@ def test_open_chain_and_use_it(network: LocalNetwork) -> None:
     assert run(alice.query_balance()) == tokens(90)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None)
 @given(
     transfers=st.lists(
         st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(1, 60)), min_size=1, max_size=5
