@@ -174,3 +174,49 @@ def test_hf_names_and_layout_convert_to_the_gguf_file_as_llama_cpp_does(tmp_path
         elif ".k_proj." in hf_name:
             converted = llama_cpp_permute(converted, c.n_kv_heads)
         np.testing.assert_array_equal(converted, gguf_file.tensors[gguf_name].data, err_msg=hf_name)
+
+
+def write_shards(directory: Path, tensors: dict[str, np.ndarray]) -> dict[str, str]:
+    from safetensors.numpy import save_file
+
+    names = sorted(tensors)
+    halves = {
+        "model-00001-of-00002.safetensors": names[::2],
+        "model-00002-of-00002.safetensors": names[1::2],
+    }
+    weight_map: dict[str, str] = {}
+    for shard, shard_names in halves.items():
+        save_file({name: tensors[name] for name in shard_names}, str(directory / shard))
+        weight_map.update(dict.fromkeys(shard_names, shard))
+    return weight_map
+
+
+def test_sharded_checkpoint_reads_like_one_file(tmp_path: Path) -> None:
+    from edgechain.ml.formats import open_model_file
+
+    model = make_tiny_llama(seed=10)
+    single = read_safetensors(write_safetensors(tmp_path / "single", model))
+    sharded_dir = tmp_path / "sharded"
+    sharded_dir.mkdir()
+    weight_map = write_shards(sharded_dir, hf_weights(model))
+    (sharded_dir / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": weight_map})
+    )
+    (sharded_dir / "config.json").write_text((tmp_path / "single" / "config.json").read_text())
+    sharded = open_model_file(sharded_dir)
+    assert sharded.metadata == single.metadata
+    assert set(sharded.tensors) == set(single.tensors)
+    for name, record in single.tensors.items():
+        np.testing.assert_array_equal(sharded.tensors[name].data, record.data)
+    # an index that names the wrong shard for one tensor
+    moved = dict(weight_map)
+    first = sorted(moved)[0]
+    moved[first] = "model-00002-of-00002.safetensors"
+    (sharded_dir / "model.safetensors.index.json").write_text(json.dumps({"weight_map": moved}))
+    with pytest.raises(ModelFormatError, match="disagrees"):
+        read_safetensors(sharded_dir)
+    (sharded_dir / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"x": "../evil"}})
+    )
+    with pytest.raises(ModelFormatError, match="outside"):
+        read_safetensors(sharded_dir)

@@ -15,14 +15,15 @@ from edgechain.ml.errors import ModelFormatError
 from edgechain.ml.formats._source import ModelSource, open_source
 from edgechain.ml.formats.gguf import read_gguf
 from edgechain.ml.formats.llama2c import LLAMA2C_MAGIC, read_llama2c
-from edgechain.ml.formats.safetensors import read_safetensors
+from edgechain.ml.formats.safetensors import INDEX_NAME, read_safetensors
 from edgechain.ml.weights import ModelFile
 
 
 def sniff_format(source: ModelSource) -> str:
     """``gguf``, ``safetensors`` or ``llama2c``; `ModelFormatError` when none fits."""
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        if (Path(source) / "model.safetensors").exists():
+        directory = Path(source)
+        if (directory / "model.safetensors").exists() or (directory / INDEX_NAME).exists():
             return "safetensors"
         raise ModelFormatError(f"{source}: a directory without model.safetensors")
     byte_source = open_source(source, "model")

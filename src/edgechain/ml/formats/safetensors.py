@@ -28,6 +28,8 @@ from edgechain.ml.formats._source import ModelSource, open_source
 from edgechain.ml.weights import ModelFile, TensorRecord, TensorType
 
 MAX_HEADER_BYTES = 100_000_000
+INDEX_NAME = "model.safetensors.index.json"
+MAX_SHARDS = 1024
 MAX_DIMS = 8
 
 _DTYPES: dict[str, np.dtype[Any]] = {
@@ -57,8 +59,12 @@ def _resolve(
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         directory = Path(source)
         source = directory / "model.safetensors"
-        if not source.exists():
-            raise ModelFormatError(f"safetensors: {directory} has no model.safetensors")
+        if not source.exists() and (directory / INDEX_NAME).exists():
+            source = directory / INDEX_NAME
+        elif not source.exists():
+            raise ModelFormatError(
+                f"safetensors: {directory} has no model.safetensors (nor {INDEX_NAME})"
+            )
         if config is None and (directory / "config.json").exists():
             config = directory / "config.json"
     if isinstance(config, (str, os.PathLike)):
@@ -82,6 +88,69 @@ def read_safetensors(
     ``__metadata__`` strings, non-float tensors and the directory.
     """
     source, config_map, directory = _resolve(source, config)
+    if isinstance(source, Path) and source.name == INDEX_NAME:
+        tensors, others, file_metadata, name = _read_shards(source)
+    else:
+        tensors, others, file_metadata, name = _parse_file(source)
+    return ModelFile(
+        format="safetensors",
+        metadata=dict(config_map) if config_map is not None else {},
+        tensors=tensors,
+        source=name,
+        extras={
+            "file_metadata": file_metadata,
+            "other_tensors": others,
+            "directory": str(directory) if directory else None,
+        },
+    )
+
+
+_Parsed = tuple[dict[str, TensorRecord], dict[str, np.ndarray], dict[str, str], str]
+
+
+def _read_shards(index_path: Path) -> _Parsed:
+    """A sharded checkpoint: the index's ``weight_map`` names each tensor's shard file."""
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelFormatError(f"safetensors: cannot read {index_path}: {exc}") from exc
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not all(
+        isinstance(shard, str) for shard in weight_map.values()
+    ):
+        raise ModelFormatError(f"safetensors: {index_path} has no weight_map of file names")
+    shards = sorted(set(weight_map.values()))
+    if len(shards) > MAX_SHARDS:
+        raise ModelFormatError(f"safetensors: {index_path} names {len(shards)} shards")
+    tensors: dict[str, TensorRecord] = {}
+    others: dict[str, np.ndarray] = {}
+    file_metadata: dict[str, str] = {}
+    for shard in shards:
+        shard_path = index_path.parent / shard
+        if shard_path.parent != index_path.parent:
+            raise ModelFormatError(f"safetensors: shard {shard!r} is outside {index_path.parent}")
+        shard_tensors, shard_others, shard_metadata, _ = _parse_file(shard_path)
+        for tensor_name in [*shard_tensors, *shard_others]:
+            if (
+                weight_map.get(tensor_name) != shard
+                or tensor_name in tensors
+                or tensor_name in others
+            ):
+                raise ModelFormatError(
+                    f"safetensors: tensor {tensor_name!r} in {shard} disagrees with {INDEX_NAME}"
+                )
+        tensors.update(shard_tensors)
+        others.update(shard_others)
+        file_metadata.update(shard_metadata)
+    missing = [name for name in weight_map if name not in tensors and name not in others]
+    if missing:
+        raise ModelFormatError(
+            f"safetensors: {INDEX_NAME} lists {missing[:3]} but no shard holds them"
+        )
+    return tensors, others, file_metadata, str(index_path.parent)
+
+
+def _parse_file(source: ModelSource) -> _Parsed:
     byte_source = open_source(source, "safetensors")
     name = byte_source.name
     data = byte_source.data
@@ -172,14 +241,4 @@ def read_safetensors(
         raise ModelFormatError(
             f"safetensors {name}: {data_size - position} trailing bytes belong to no tensor"
         )
-    return ModelFile(
-        format="safetensors",
-        metadata=dict(config_map) if config_map is not None else {},
-        tensors=tensors,
-        source=name,
-        extras={
-            "file_metadata": dict(file_metadata),
-            "other_tensors": others,
-            "directory": str(directory) if directory else None,
-        },
-    )
+    return tensors, others, dict(file_metadata), name
