@@ -120,6 +120,11 @@ REFUSED_AT_RUN_TIME = {
         "set",
     ),
     "sum of lists (quadratic)": ("def main():\n    return sum([[1], [2]], [])", "sum()"),
+    "registering a virtual subclass on a shared ABC": (
+        "from typing import Protocol\nclass P(Protocol):\n    pass\n"
+        "def main():\n    return P.register(int)",
+        "register",
+    ),
 }
 
 

@@ -472,6 +472,9 @@ class SandboxGuards:
             self.violation(f"str.{name}() reaches attributes through its fields; use f-strings")
         if isinstance(obj, types.ModuleType):
             return self._module_attribute(obj, name, default)
+        if name == "register" and isinstance(obj, type):
+            # ABCMeta.register would make host classes virtual subclasses of a shared ABC.
+            self.violation(f"'{obj.__name__}.register': classes are shared with the host")
         try:
             value = getattr(obj, name)
         except AttributeError:
@@ -576,6 +579,9 @@ class SandboxGuards:
             return (items, *args[1:])
         if name in ("ljust", "rjust", "center", "zfill") and args and isinstance(args[0], int):
             self.charge_elements(max(args[0], own_size))
+            return args
+        if name == "pop" and isinstance(obj, dict):
+            self.charge_elements(1)
             return args
         if name == "to_bytes":
             length = args[0] if args else kwargs.get("length", 1)
