@@ -125,6 +125,7 @@ class LocalNetwork:
         storages: list[DbStorage],
     ) -> None:
         self.genesis = genesis
+        """The committee and the genesis chains."""
         self.validator_keys = validator_keys
         """One key per validator, in committee order."""
         self.admin_key = admin_key
@@ -133,8 +134,12 @@ class LocalNetwork:
         """The owner's key of each user chain."""
         self.storages = storages
         """Each validator's storage."""
-        self.workers = [WorkerState(storage, key) for storage, key in zip(storages, validator_keys, strict=True)]
+        self.workers = [
+            WorkerState(storage, key) for storage, key in zip(storages, validator_keys, strict=True)
+        ]
+        """Each validator's worker (all its chains)."""
         self.local_nodes = [LocalValidatorNode(worker) for worker in self.workers]
+        """Each validator served in-process, without faults."""
         self.nodes = [
             FaultyValidatorNode(node, key)
             for node, key in zip(self.local_nodes, validator_keys, strict=True)
@@ -212,8 +217,15 @@ class LocalNetwork:
         )
 
     def close(self) -> None:
+        """Close every validator's storage (SQLite files can then be reopened)."""
         for storage in self.storages:
             storage.close()
+
+    def __enter__(self) -> LocalNetwork:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _open_storage(directory: Path | str | None, index: int) -> DbStorage:
