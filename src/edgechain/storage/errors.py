@@ -54,3 +54,13 @@ class BlobNotMappable(StorageError):
 
 class CorruptCertificate(StorageError):
     """Stored certificate bytes that do not decode, or decode to another hash than their key's."""
+
+
+class BlobUnavailable(StorageError):
+    """No source gave a blob's bytes (each failed, timed out or sent bytes of another id)."""
+
+    def __init__(self, blob_id: object, failures: dict[str, str]) -> None:
+        self.blob_id = blob_id
+        self.failures = dict(failures)
+        detail = "; ".join(f"{source}: {reason}" for source, reason in self.failures.items())
+        super().__init__(f"no source gave blob {blob_id} ({detail or 'no sources'})")
