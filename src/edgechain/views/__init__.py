@@ -4,6 +4,14 @@ KeyValueStore (protocol)   MemoryStore, SqliteStore, PostgresStore; open_store(u
 ViewContext                a store and a key prefix
 View                       RegisterView, MapView, SetView, LogView, QueueView,
                            CollectionView, CompositeView, RootView (save)
+
+Key layout: a child view lives under ``parent_key + encode(name)``; inside a view,
+``0x00`` holds metadata (register value, log count, queue range, collection markers),
+``0x01`` the entries (maps and sets by encoded key, logs and queues by 8-byte big-endian
+index, collection entries' own views by encoded key) and ``0x02`` a saved hash. Maps, sets
+and collections order by encoded key bytes (CBOR: integers by encoded length first, all
+non-negative before negative ones). Hashes depend on contents only, never on the backend,
+the base key or the history of changes.
 """
 
 from __future__ import annotations

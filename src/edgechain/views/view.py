@@ -5,6 +5,9 @@ writes it), `rollback()` discards them. `hash()` is a BLAKE3 digest of the view'
 contents only — independent of the backend, of the key layout's history and of what was
 staged versus saved — so that validators agree on state hashes.
 
+Values a view returns are its cached objects: treat them as immutable (protocol values are
+frozen dataclasses); to change one, ``set``/``insert`` a new value.
+
 Subclasses implement the flush in two steps, `_stage_changes` (write the batch, change
 nothing) and `_mark_saved` (the batch is durable: staged becomes saved), so that
 `RootView.save` can keep the staged changes if the store refuses the batch.
