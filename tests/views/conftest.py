@@ -82,6 +82,11 @@ def _wait_until_ready(dsn: str, server: subprocess.Popen[bytes], log_path: Path)
 
 @pytest.fixture(scope="session")
 def postgres_dsn() -> Iterator[str]:
+    try:
+        import psycopg
+    except ImportError:
+        _unavailable("psycopg 3 is not installed (pip install 'edgechain[postgres]')")
+        return
     configured = os.environ.get("EDGECHAIN_TEST_POSTGRES")
     if configured:
         yield configured
@@ -116,7 +121,7 @@ def postgres_dsn() -> Iterator[str]:
             )  # fmt: skip
         dsn = f"postgresql://edgechain@127.0.0.1:{port}/postgres"
         _wait_until_ready(dsn, server, log_path)
-    except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+    except (OSError, subprocess.SubprocessError, RuntimeError, psycopg.Error) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         if server is not None:
             server.kill()
