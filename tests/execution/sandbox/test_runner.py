@@ -95,6 +95,7 @@ def test_counter_contract_runs(compiled_counter: CompiledContract) -> None:
         meter = FuelMeter(100_000)
         counter = run_in_sandbox(sandbox, "CounterContract", meter=meter)
         abi = sandbox.lookup("abi")
+        assert sandbox.lookup("Operation", module_name="abi") is abi.Operation
         operation = run_in_sandbox(sandbox, abi.Operation, abi.Kind.INCREMENT, 5, meter=meter)
         assert run_in_sandbox(sandbox, counter.execute_operation, operation, meter=meter) == 5
         assert run_in_sandbox(sandbox, counter.execute_operation, operation, meter=meter) == 10
@@ -149,7 +150,7 @@ def test_loading_is_metered(compiled_counter: CompiledContract) -> None:
 
 def test_lookup_refuses_private_and_missing_names(compiled_counter: CompiledContract) -> None:
     with ContractSandbox(compiled_counter) as sandbox:
-        with pytest.raises(SandboxViolation, match="before the contract was loaded"):
+        with pytest.raises(SandboxViolation, match="before it was loaded"):
             sandbox.lookup("CounterContract")
         sandbox.load(FuelMeter(100_000))
         with pytest.raises(SandboxViolation, match="private"):

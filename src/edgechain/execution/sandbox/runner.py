@@ -192,11 +192,13 @@ class ContractSandbox:
         """Run the main module's body (and what it imports) under `meter`; return the module."""
         return self.call(meter, self._import_sibling, self.compiled.main_module)  # type: ignore[no-any-return]
 
-    def lookup(self, path: str) -> Any:
-        """The object a dotted `path` names in the main module (loaded already), e.g. 'Counter'."""
-        module = self._modules.get(self.compiled.main_module)
+    def lookup(self, path: str, *, module_name: str | None = None) -> Any:
+        """The object a dotted `path` names in a loaded module (the main one by default),
+        e.g. `lookup("CounterContract")` or `lookup("Increment", module_name="abi")`."""
+        module_name = module_name or self.compiled.main_module
+        module = self._modules.get(module_name)
         if module is None:
-            raise SandboxViolation("lookup before the contract was loaded")
+            raise SandboxViolation(f"lookup in module '{module_name}' before it was loaded")
         value: Any = module
         for part in path.split("."):
             if part.startswith("_") or not part.isidentifier():
