@@ -416,3 +416,21 @@ def test_write_blobs_checks_the_whole_batch_before_writing(tmp_path: Path) -> No
     assert store.write_blobs(batch) == len(batch)
     assert store.write_blobs(batch) == 0
     assert store.missing_for_file(split.manifest_id) == []
+
+
+def test_every_read_is_verified_even_after_a_first_good_read(
+    store: BlobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    blob = Blob.data(random_bytes(3000, seed=15))
+    store.write_blob(blob.id, blob.content)
+    assert store.read_blob(blob.id) == blob.content
+    flip_byte(store.blob_path(blob.id), 99)  # rots while this process runs
+    with caplog.at_level(logging.ERROR), pytest.raises(CorruptBlob):
+        store.read_blob(blob.id)
+    assert "quarantined" in caplog.text
+    # Trading safety for speed: only the first read in a process is hashed.
+    again = Blob.data(random_bytes(3000, seed=16))
+    lenient = BlobStore(store.root, durable=False, verify_every_read=False)
+    lenient.write_blob(again.id, again.content)
+    flip_byte(lenient.blob_path(again.id), 5)
+    assert lenient.read_blob(again.id) != again.content  # served: the documented trade-off
