@@ -213,14 +213,11 @@ class BertEncoder:
                     f"BERT {model_file.source}: tensor {name!r} has shape "
                     f"{tuple(weights[name].shape)}, expected {shape}"
                 )
-        # Matrices are kept transposed, (in, out), contiguous and aligned: a safetensors
-        # data section need not be 4-byte aligned, and numpy's matmul on an unaligned
-        # view falls back from BLAS to a loop ~100x slower. Vectors stay views.
+        # Weights stay views into the mapped file (safetensors aligns its data section);
+        # only an unaligned view is copied, since numpy's matmul on one falls back from
+        # BLAS to a much slower loop.
         self._weights = {
-            name: np.ascontiguousarray(array.T)
-            if (array.ndim == 2 and ".dense." in name)
-            or name.endswith(("query.weight", "key.weight", "value.weight"))
-            else np.require(array, dtype=np.float32, requirements=["A"])
+            name: np.require(array, dtype=np.float32, requirements=["A"])
             for name, array in weights.items()
             if name in expected
         }
@@ -302,8 +299,8 @@ class BertEncoder:
             p = f"encoder.layer.{layer}."
 
             def linear(v: np.ndarray, name: str, prefix: str = p) -> np.ndarray:
-                out: np.ndarray = v @ w[prefix + name + ".weight"] + w[prefix + name + ".bias"]
-                return out  # weights are stored (in, out)
+                out: np.ndarray = v @ w[prefix + name + ".weight"].T + w[prefix + name + ".bias"]
+                return out  # weights are (out, in)
 
             def split_heads(v: np.ndarray) -> np.ndarray:
                 return v.reshape(batch, length, heads, head_dim).transpose(0, 2, 1, 3)
