@@ -120,6 +120,15 @@ REFUSED_AT_RUN_TIME = {
         "set",
     ),
     "sum of lists (quadratic)": ("def main():\n    return sum([[1], [2]], [])", "sum()"),
+    "decorator probing a dunder": (
+        "@(lambda f: hasattr(f, '_' + '_globals__'))\ndef probe():\n    pass\n"
+        "def main():\n    return probe",
+        "private attribute",
+    ),
+    "decorator formatting its function": (
+        "@(lambda f: f'{f}')\ndef probe():\n    pass\ndef main():\n    return probe",
+        "default repr",
+    ),
     "registering a virtual subclass on a shared ABC": (
         "from typing import Protocol\nclass P(Protocol):\n    pass\n"
         "def main():\n    return P.register(int)",

@@ -84,6 +84,8 @@ REFUSED_AT_COMPILATION = {
     ),
     "f-string attribute": ("x = f'{(1).__class__}'", "__class__"),
     "private name": ("_secret = 1", "_secret"),
+    "walrus binding globals": ("def f():\n    return (g := globals)", "globals"),
+    "walrus to a private name": ("def f():\n    return (_g := 1)", "_g"),
     "super().__class__": (
         "class X:\n    def f(self):\n        return super().__class__",
         "__class__",
