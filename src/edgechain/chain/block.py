@@ -118,6 +118,8 @@ class BlockExecutionOutcome:
     """Per transaction, the events it emitted."""
     fees: Amount
     """Fees the block paid under the committee's policy."""
+    fuel_used: int = 0
+    """Contract fuel all its transactions used (deterministic: every validator must agree)."""
 
 
 class CachedHash:

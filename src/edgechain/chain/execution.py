@@ -36,7 +36,7 @@ from edgechain.chain.errors import (
 )
 from edgechain.chain.inbox import START, check_removals
 from edgechain.chain.tip import ChainTipState
-from edgechain.execution.blobs import BlobChecker, check_blobs_available
+from edgechain.execution.blobs import BlobChecker, blob_access, check_blobs_available
 from edgechain.execution.committee import Committee
 from edgechain.execution.errors import InsufficientFundingForFees
 from edgechain.execution.messages import (
@@ -48,6 +48,7 @@ from edgechain.execution.messages import (
 )
 from edgechain.execution.operations import Operation
 from edgechain.execution.ownership import ChainOwnership
+from edgechain.execution.state import BlockExecutor
 from edgechain.execution.system import BlockContext
 
 if TYPE_CHECKING:
@@ -65,7 +66,9 @@ def execute_block(
     """Validate and execute ``block`` on ``chain_state``; return its outcome.
 
     ``local_time`` is the node's clock (a block may not be later); None skips that check
-    (for certified blocks). ``blob_checker`` returns the published blob ids the node lacks.
+    (for certified blocks). ``blob_checker`` returns the published blob ids the node lacks;
+    pass the node's storage itself (or its bound ``missing_blobs``) so that contracts can
+    be loaded from their bytecode blobs and read data blobs.
     ``require_received_bundles`` (proposals) refuses bundles not yet in the inbox; certified
     blocks pass False. ``chain_state`` must have no unsaved changes. On error, everything is
     rolled back; on success the changes stay staged for the caller to ``save()``.
@@ -74,11 +77,16 @@ def execute_block(
         raise PendingChanges(
             f"chain {chain_state.chain_id} has unsaved changes: save or roll back before executing"
         )
+    checker, blob_source = blob_access(blob_checker)
     try:
-        committee = validate_block(
-            chain_state, block, local_time, blob_checker, require_received_bundles
+        committee = validate_block(chain_state, block, local_time, checker, require_received_bundles)
+        executor = chain_state.execution_state.block_executor(
+            _block_context(chain_state.chain_id, block), committee.policy, checker, blob_source
         )
-        return _apply_block(chain_state, block, committee, require_received_bundles)
+        try:
+            return _apply_block(chain_state, block, committee, executor, require_received_bundles)
+        finally:
+            executor.close()
     except BaseException:
         chain_state.rollback()
         raise
@@ -221,21 +229,24 @@ def _check_incoming_bundles(
             inbox.check_removals(bundles, allow_unreceived=not require_received_bundles)
 
 
-def _apply_block(
-    chain_state: ChainStateView,
-    block: Block,
-    committee: Committee,
-    require_received_bundles: bool,
-) -> BlockExecutionOutcome:
-    execution_state = chain_state.execution_state
-    context = BlockContext(
-        chain_id=chain_state.chain_id,
+def _block_context(chain_id: ChainId, block: Block) -> BlockContext:
+    return BlockContext(
+        chain_id=chain_id,
         height=block.height,
         timestamp=block.timestamp,
         authenticated_signer=block.authenticated_signer,
         published_blob_ids=list(block.published_blob_ids),
     )
-    executor = execution_state.block_executor(context)
+
+
+def _apply_block(
+    chain_state: ChainStateView,
+    block: Block,
+    committee: Committee,
+    executor: BlockExecutor,
+    require_received_bundles: bool,
+) -> BlockExecutionOutcome:
+    execution_state = chain_state.execution_state
     messages: list[list[OutgoingMessage]] = []
     for incoming in block.incoming_bundles:
         inbox = chain_state.inboxes.load_entry(incoming.origin)
@@ -260,7 +271,7 @@ def _apply_block(
         messages.append(executor.execute_operation(operation))
 
     system = execution_state.system
-    fees = _block_fees(block, messages, committee)
+    fees = _block_fees(block, messages, committee, executor)
     if fees > Amount.zero():
         balance = system.balance.get()
         if fees > balance:
@@ -281,6 +292,7 @@ def _apply_block(
         oracle_responses=[[] for _ in range(transaction_count)],
         events=[list[Event]() for _ in range(transaction_count)],
         fees=fees,
+        fuel_used=executor.fuel_used,
     )
     block_hash = ConfirmedBlock(ExecutedBlock(block, outcome)).hash()
     chain_state.tip_state.set(ChainTipState(block_hash, block.height.next()))
@@ -303,7 +315,10 @@ def _bounce(
 
 
 def _block_fees(
-    block: Block, messages: list[list[OutgoingMessage]], committee: Committee
+    block: Block,
+    messages: list[list[OutgoingMessage]],
+    committee: Committee,
+    executor: BlockExecutor,
 ) -> Amount:
     policy = committee.policy
     if policy.no_prices():
@@ -314,4 +329,7 @@ def _block_fees(
             len(encode(message.message, Message)) for batch in messages for message in batch
         ],
         published_blob_count=len(block.published_blob_ids),
+        fuel_used=executor.fuel_used,
+        bytes_read=executor.user.tracker.bytes_read,
+        bytes_written=executor.user.tracker.bytes_written,
     )

@@ -113,3 +113,27 @@ class ContractFailed(ExecutionError):
 
 class UnknownSystemOperation(ExecutionError):
     """A value passed as a system operation or message that is none of their variants."""
+
+
+class InvalidModule(ExecutionError):
+    """An application module whose blobs are not a valid pack of its sources."""
+
+
+class UnknownApplication(UnsupportedApplication):
+    """An operation, message or call for an application this chain does not know."""
+
+
+class ApplicationReentrancy(ExecutionError):
+    """A contract call into an application that is already running in this transaction."""
+
+
+class ServiceWriteAttempt(ExecutionError):
+    """A service (read-only) tried to change application state."""
+
+
+class FetchRefused(ExecutionError):
+    """A service's ``fetch_url`` that the configuration does not allow, or that failed."""
+
+
+class InvalidApplicationData(ExecutionError):
+    """Operation, message, parameter or argument bytes that do not decode as the ABI says."""

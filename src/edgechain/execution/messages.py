@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from edgechain.base.identifiers import Account, AccountOwner, ApplicationId, ChainId
 from edgechain.base.values import Amount, Epoch
+from edgechain.execution.applications import ApplicationDescription
 from edgechain.execution.committee import Committee
 from edgechain.execution.description import ChildChain, InitialChainConfig
 
@@ -103,6 +104,9 @@ class UserMessage:
     """The application that executes it."""
     payload: bytes
     """The message, serialized as the application's ABI says."""
+    description: ApplicationDescription | None = None
+    """The application's description, so that a chain that does not know it yet can register it
+    (checked: its hash must be ``application_id``)."""
 
 
 Message = SystemMessage | UserMessage

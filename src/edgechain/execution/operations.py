@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgechain.base.identifiers import Account, AccountOwner, ApplicationId, BlobId, ChainId
+from edgechain.base.identifiers import (
+    Account,
+    AccountOwner,
+    ApplicationId,
+    BlobId,
+    ChainId,
+    ModuleId,
+)
 from edgechain.base.values import Amount, Epoch
 from edgechain.execution.committee import Committee
 from edgechain.execution.ownership import ChainOwnership
@@ -90,6 +97,33 @@ class RemoveCommittee:
     """The epoch to remove (not the current one)."""
 
 
+@dataclass(frozen=True, slots=True)
+class PublishModule:
+    """Publish an application module: its contract and service bytecode blobs travel beside the block.
+
+    Both blobs (``BlobType.CONTRACT_BYTECODE`` and ``BlobType.SERVICE_BYTECODE``) must be in
+    the block's ``published_blob_ids``; the contract is checked by the sandbox's policy here,
+    so a module whose contract breaks a rule is refused at publication.
+    """
+
+    module_id: ModuleId
+    """The hashes of the packed contract and service sources."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateApplication:
+    """Create an application from a published module; its contract's ``instantiate`` runs now."""
+
+    module_id: ModuleId
+    """The module (published by any chain; its blobs must be stored by the validators)."""
+    parameters: bytes
+    """Immutable parameters, visible on every chain (encoded as the ABI's ``Parameters``)."""
+    instantiation_argument: bytes
+    """The argument of ``instantiate``, seen only on this chain (the ABI's ``InstantiationArgument``)."""
+    required_application_ids: list[ApplicationId]
+    """Applications this one calls; each must already be known on this chain."""
+
+
 SystemOperation = (
     Transfer
     | Claim
@@ -99,6 +133,8 @@ SystemOperation = (
     | PublishDataBlob
     | CreateCommittee
     | RemoveCommittee
+    | PublishModule
+    | CreateApplication
 )
 """An operation of the system application."""
 
@@ -111,6 +147,8 @@ SYSTEM_OPERATION_TYPES: tuple[type, ...] = (
     PublishDataBlob,
     CreateCommittee,
     RemoveCommittee,
+    PublishModule,
+    CreateApplication,
 )
 """The classes of ``SystemOperation``, for isinstance checks."""
 

@@ -149,6 +149,8 @@ class ResourceControlPolicy:
         published_blob_count: int,
         published_blob_bytes: int = 0,
         fuel_used: int = 0,
+        bytes_read: int = 0,
+        bytes_written: int = 0,
     ) -> Amount:
         """The fees of one block, from the encoded sizes of its operations and outgoing messages.
 
@@ -163,5 +165,7 @@ class ResourceControlPolicy:
             + self.message_byte.atto * sum(message_sizes)
             + self.blob_published.atto * published_blob_count
             + self.blob_byte_published.atto * published_blob_bytes
+            + self.byte_read.atto * bytes_read
+            + self.byte_written.atto * bytes_written
         )
         return Amount(total)

@@ -92,10 +92,14 @@ class SystemExecution:
 
     # Operations -------------------------------------------------------------------------
 
-    def execute_operation(self, operation: SystemOperation) -> list[OutgoingMessage]:
-        """Execute one system operation; return the messages it sends."""
+    def check_open(self) -> None:
+        """Raise ChainClosed if the chain is closed (it executes no more operations)."""
         if self.state.closed.get():
             raise ChainClosed(f"chain {self.block.chain_id} is closed")
+
+    def execute_operation(self, operation: SystemOperation) -> list[OutgoingMessage]:
+        """Execute one system operation; return the messages it sends."""
+        self.check_open()
         match operation:
             case Transfer(owner=owner, recipient=recipient, amount=amount):
                 self._check_amount(amount, "transfer")

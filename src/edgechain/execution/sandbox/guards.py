@@ -75,6 +75,7 @@ GUARDED_BASES: tuple[type, ...] = (str, bytes, list, tuple, dict, int)
 NOT_PLAIN_TYPES: tuple[type, ...] = (
     type,
     super,
+    BaseException,
     types.ModuleType,
     *REFUSED_TYPES,
     *GUARDED_BASES,
@@ -98,6 +99,9 @@ CHEAP_METHODS = frozenset(
 checks scan the string, but their cost was paid when the string was built, once per call)."""
 
 _WIDTH_DIGITS = re.compile(r"\d+")
+
+_ADDRESS_TEXT = re.compile(r" at 0x[0-9a-fA-F]+")
+"""How CPython's default repr shows an object's address (`<X object at 0x7f…>`)."""
 
 _OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
     "+": operator.add,
@@ -472,6 +476,8 @@ class SandboxGuards:
             self.violation(f"str.{name}() reaches attributes through its fields; use f-strings")
         if isinstance(obj, types.ModuleType):
             return self._module_attribute(obj, name, default)
+        if isinstance(obj, BaseException):
+            self._check_exception_arguments(obj)
         if name == "register" and isinstance(obj, type):
             # ABCMeta.register would make host classes virtual subclasses of a shared ABC.
             self.violation(f"'{obj.__name__}.register': classes are shared with the host")
@@ -872,6 +878,7 @@ class SandboxGuards:
                 for key, item in dict.items(value)
             )
         if isinstance(value, BaseException):
+            self._check_exception_arguments(value)
             return 32 + self.text_size(value.args, depth + 1)
         value_type = type(value)
         if self._has_own_text(value_type):
@@ -885,6 +892,16 @@ class SandboxGuards:
         self.violation(
             f"text of a {value_type.__name__}: its default repr differs between validators"
         )
+
+    def _check_exception_arguments(self, error: BaseException) -> None:
+        """Refuse an exception whose message a builtin wrote with an object's address in it
+        (`[].index(obj)`: "<X object at 0x…> is not in list")."""
+        for argument in error.args:
+            if isinstance(argument, str) and _ADDRESS_TEXT.search(argument):
+                self.violation(
+                    f"the message of a {type(error).__name__} holds a memory address, "
+                    "which differs between validators"
+                )
 
     def _has_own_text(self, value_type: type) -> bool:
         """Whether the type writes its own text deterministically (contract code or edgechain)."""

@@ -271,7 +271,11 @@ def _describe_contract_error(error: Exception) -> str:
     """The message of a contract's own exception, if its text is the same on every validator."""
     name = type(error).__name__
     text_method = type(error).__str__
-    if getattr(text_method, "__code__", None) is None and _is_plain_text_value(error.args):
+    if (
+        getattr(text_method, "__code__", None) is None
+        and _is_plain_text_value(error.args)
+        and " at 0x" not in str(error.args)
+    ):
         return f"contract raised {name}: {error}"
     return f"contract raised {name} (its message is not plain data and is withheld)"
 

@@ -1,0 +1,556 @@
+"""Executing user applications in one block: modules, application creation, operations, messages.
+
+`UserExecution` lives for one block (like `SystemExecution`). It publishes modules (the
+contract is checked by the sandbox's policy at publication), creates applications (running
+``instantiate``), and runs user operations and messages as *transactions*: each has one
+`FuelMeter` whose limit comes from the policy (per transaction, and what the block has
+left), and every application it touches runs in that application's `ContractSandbox`
+(loaded fresh for each block, so module-level objects never outlive a block) with a
+`ContractRuntimeImpl` that charges before it acts. Any error fails the transaction, and
+``execute_block`` then rolls back the whole block: nothing the contract wrote persists.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from edgechain.base.crypto import CryptoHash
+from edgechain.base.encoding import decode, encode
+from edgechain.base.errors import EdgechainError, EncodingError
+from edgechain.base.identifiers import (
+    Account,
+    AccountOwner,
+    ApplicationId,
+    BlobId,
+    BlobType,
+    ChainId,
+)
+from edgechain.base.values import Amount, BlockHeight, Timestamp
+from edgechain.execution.applications import (
+    ApplicationDescription,
+    contract_blob_id,
+    service_blob_id,
+)
+from edgechain.execution.blobs import BlobChecker, BlobSource
+from edgechain.execution.errors import (
+    ApplicationReentrancy,
+    BlobNotListed,
+    BlobsNotFound,
+    InvalidApplicationData,
+    InvalidModule,
+    SandboxViolation,
+    UnauthorizedOperation,
+    UnknownApplication,
+)
+from edgechain.execution.messages import MessageKind, OutgoingMessage, UserMessage
+from edgechain.execution.modules import unpack_sources
+from edgechain.execution.operations import CreateApplication, PublishModule, Transfer
+from edgechain.execution.policy import ResourceControlPolicy
+from edgechain.execution.resources import ResourceTracker
+from edgechain.execution.runtime import BLOB_BYTES_PER_FUEL, RUNTIME_CALL_FUEL
+from edgechain.execution.sandbox import CompiledContract, ContractSandbox, FuelMeter, compile_contract
+from edgechain.execution.storage_access import (
+    STATE_ACCESS_FUEL,
+    STATE_BYTES_PER_FUEL,
+    ApplicationStorage,
+)
+from edgechain.execution.system import BlockContext, SystemExecution
+
+if TYPE_CHECKING:
+    from edgechain.execution.state import ExecutionStateView
+
+_COMPILED_CACHE_SIZE = 64
+_compiled_contracts: OrderedDict[CryptoHash, CompiledContract] = OrderedDict()
+
+
+def compiled_contract(content: bytes, blob_hash: CryptoHash) -> CompiledContract:
+    """The contract packed in a contract blob, checked and compiled (cached by blob hash).
+
+    Compiled code is immutable, so sharing it between blocks is safe; each block still
+    loads its own `ContractSandbox` (fresh module objects).
+    """
+    cached = _compiled_contracts.get(blob_hash)
+    if cached is not None:
+        _compiled_contracts.move_to_end(blob_hash)
+        return cached
+    sources = unpack_sources(content, BlobType.CONTRACT_BYTECODE)
+    compiled = compile_contract(sources)
+    _compiled_contracts[blob_hash] = compiled
+    if len(_compiled_contracts) > _COMPILED_CACHE_SIZE:
+        _compiled_contracts.popitem(last=False)
+    return compiled
+
+
+@dataclass(slots=True)
+class LoadedContract:
+    """An application's contract loaded for this block."""
+
+    description: ApplicationDescription
+    """The application."""
+    sandbox: ContractSandbox
+    """Its modules, guards and metered calls (this block only)."""
+    contract_class: Any
+    """The ``Contract`` subclass that ``contract.py`` defines."""
+
+    @property
+    def abi(self) -> Any:
+        return self.contract_class.abi
+
+
+@dataclass(slots=True)
+class MessageContext:
+    """What a contract executing a message may know about it."""
+
+    origin: ChainId
+    """The sending chain."""
+    is_bouncing: bool
+    """Whether it is a rejected tracked message on its way back."""
+
+
+class Transaction:
+    """One operation or incoming message: one meter, the messages it sends, the apps running."""
+
+    def __init__(self, meter: FuelMeter) -> None:
+        self.meter = meter
+        self.outgoing: list[OutgoingMessage] = []
+        self.call_stack: list[ApplicationId] = []
+        self.active = True
+        self.failure: BaseException | None = None
+
+
+class UserExecution:
+    """Publishes modules, creates applications and runs user transactions for one block."""
+
+    def __init__(
+        self,
+        state: ExecutionStateView,
+        block: BlockContext,
+        system: SystemExecution,
+        policy: ResourceControlPolicy,
+        blob_checker: BlobChecker,
+        blob_source: BlobSource | None,
+    ) -> None:
+        self.state = state
+        self.block = block
+        self.system = system
+        self.policy = policy
+        self.tracker = ResourceTracker(policy)
+        self._blob_checker = blob_checker
+        self._blob_source = blob_source
+        self._loaded: dict[ApplicationId, LoadedContract] = {}
+
+    def close(self) -> None:
+        """Unload every sandbox of this block."""
+        for loaded in self._loaded.values():
+            loaded.sandbox.close()
+        self._loaded.clear()
+
+    # -- blobs
+
+    def read_blob(self, blob_id: BlobId) -> bytes:
+        """A stored blob's bytes; BlobsNotFound when this node lacks it."""
+        if self._blob_source is None or list(self._blob_checker([blob_id])):
+            raise BlobsNotFound([blob_id])
+        try:
+            return self._blob_source.read_blob(blob_id).content
+        except EdgechainError as error:
+            raise BlobsNotFound([blob_id]) from error
+
+    # -- modules and applications
+
+    def publish_module(self, operation: PublishModule) -> list[OutgoingMessage]:
+        """Check and record a module whose two blobs the block publishes."""
+        module_id = operation.module_id
+        where = f"PublishModule on chain {self.block.chain_id} at height {self.block.height}"
+        for blob_id in (contract_blob_id(module_id), service_blob_id(module_id)):
+            if blob_id not in self.block.published_blob_ids:
+                raise BlobNotListed(f"{where}: {blob_id} is not in the block's published blob ids")
+        contract = self.read_blob(contract_blob_id(module_id))
+        service = self.read_blob(service_blob_id(module_id))
+        self.policy.check_bytecode_size(len(contract))
+        self.policy.check_bytecode_size(len(service))
+        unpack_sources(service, BlobType.SERVICE_BYTECODE)
+        compiled_contract(contract, module_id.contract_blob_hash)  # SandboxViolation: refused
+        for blob_id in (contract_blob_id(module_id), service_blob_id(module_id)):
+            self.state.system.published_blobs.insert(blob_id)
+        return []
+
+    def create_application(
+        self, operation: CreateApplication, operation_index: int
+    ) -> list[OutgoingMessage]:
+        """Register a new application and run its ``instantiate``; return what it sends."""
+        for required in operation.required_application_ids:
+            if not self.state.applications.contains(required):
+                raise UnknownApplication(
+                    f"CreateApplication on chain {self.block.chain_id}: required application"
+                    f" {required} is not known on this chain"
+                )
+        description = ApplicationDescription(
+            module_id=operation.module_id,
+            creator_chain_id=self.block.chain_id,
+            block_height=self.block.height,
+            operation_index=operation_index,
+            parameters=operation.parameters,
+            required_application_ids=list(operation.required_application_ids),
+        )
+        application_id = description.application_id()
+        self.read_blob(service_blob_id(operation.module_id))  # the module must be stored here
+        self.state.applications.insert(application_id, description)
+        argument = operation.instantiation_argument
+
+        def instantiate(contract: Any, abi: Any) -> None:
+            contract.instantiate(_decode(argument, abi.InstantiationArgument, "argument"))
+
+        return self._run_transaction(
+            lambda transaction: self._invoke(
+                transaction,
+                application_id,
+                self.block.authenticated_signer,
+                None,
+                None,
+                instantiate,
+            )
+        )
+
+    def execute_operation(self, application_id: ApplicationId, payload: bytes) -> list[OutgoingMessage]:
+        """Run a block's user operation; return the messages it sends."""
+
+        def operate(contract: Any, abi: Any) -> Any:
+            return contract.execute_operation(_decode(payload, abi.Operation, "operation"))
+
+        return self._run_transaction(
+            lambda transaction: self._invoke(
+                transaction, application_id, self.block.authenticated_signer, None, None, operate
+            )
+        )
+
+    def execute_message(
+        self,
+        origin: ChainId,
+        authenticated_signer: AccountOwner | None,
+        is_bouncing: bool,
+        message: UserMessage,
+    ) -> list[OutgoingMessage]:
+        """Run an accepted user message; register its application first if it is new here."""
+        application_id = message.application_id
+        if not self.state.applications.contains(application_id):
+            description = message.description
+            if description is None or description.application_id() != application_id:
+                raise UnknownApplication(
+                    f"message from {origin} for application {application_id}, unknown on chain"
+                    f" {self.block.chain_id}, carries no matching description"
+                )
+            self.state.applications.insert(application_id, description)
+        payload = message.payload
+        context = MessageContext(origin=origin, is_bouncing=is_bouncing)
+
+        def receive(contract: Any, abi: Any) -> None:
+            contract.execute_message(_decode(payload, abi.Message, "message"))
+
+        return self._run_transaction(
+            lambda transaction: self._invoke(
+                transaction, application_id, authenticated_signer, None, context, receive
+            )
+        )
+
+    # -- transactions
+
+    def _run_transaction(self, body: Callable[[Transaction], Any]) -> list[OutgoingMessage]:
+        transaction = Transaction(FuelMeter(self.tracker.transaction_fuel_limit()))
+        try:
+            body(transaction)
+            if transaction.failure is not None:
+                raise transaction.failure
+        finally:
+            transaction.active = False
+            self.tracker.add_fuel(transaction.meter.used)
+        return transaction.outgoing
+
+    def _load(self, application_id: ApplicationId, meter: FuelMeter) -> LoadedContract:
+        loaded = self._loaded.get(application_id)
+        if loaded is not None:
+            return loaded
+        description = self.state.applications.get(application_id)
+        if description is None:
+            raise UnknownApplication(
+                f"application {application_id} is not known on chain {self.block.chain_id}"
+            )
+        blob_id = contract_blob_id(description.module_id)
+        compiled = compiled_contract(self.read_blob(blob_id), blob_id.hash)
+        sandbox = ContractSandbox(compiled)
+        try:
+            module = sandbox.load(meter)
+            contract_class = _find_contract_class(module)
+        except BaseException:
+            sandbox.close()
+            raise
+        loaded = LoadedContract(description, sandbox, contract_class)
+        self._loaded[application_id] = loaded
+        return loaded
+
+    def _invoke(
+        self,
+        transaction: Transaction,
+        application_id: ApplicationId,
+        authenticated_owner: AccountOwner | None,
+        caller_id: ApplicationId | None,
+        message: MessageContext | None,
+        action: Callable[[Any, Any], Any],
+    ) -> Any:
+        """Run ``action(contract, abi)`` in the application's sandbox, within ``transaction``."""
+        if application_id in transaction.call_stack:
+            raise ApplicationReentrancy(
+                f"application {application_id} is already running in this transaction"
+                f" (call stack {[str(app) for app in transaction.call_stack]})"
+            )
+        loaded = self._load(application_id, transaction.meter)
+        runtime = ContractRuntimeImpl(
+            self, transaction, loaded, authenticated_owner, caller_id, message
+        )
+
+        def body() -> Any:
+            contract = loaded.contract_class.load(runtime)
+            result = action(contract, loaded.abi)
+            contract.store()
+            return result
+
+        transaction.call_stack.append(application_id)
+        try:
+            return loaded.sandbox.call(transaction.meter, body)
+        except BaseException as error:
+            if transaction.failure is None:
+                transaction.failure = error  # a caller that catches it cannot undo the failure
+            raise
+        finally:
+            transaction.call_stack.pop()
+            runtime._active = False
+
+
+def _decode(payload: bytes, value_type: Any, what: str) -> Any:
+    try:
+        return decode(payload, value_type)
+    except EncodingError as error:
+        raise InvalidApplicationData(f"{what} bytes do not decode as the ABI says: {error}") from error
+
+
+def _encode(value: Any, value_type: Any, what: str) -> bytes:
+    try:
+        return encode(value, value_type)
+    except EncodingError as error:
+        raise InvalidApplicationData(f"{what} cannot be encoded as the ABI says: {error}") from error
+
+
+def _find_contract_class(module: Any) -> Any:
+    """The one class ``contract.py`` defines that has the contract entry points."""
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and value.__module__ == module.__name__
+        and all(
+            callable(getattr(value, name, None))
+            for name in ("load", "execute_operation", "execute_message", "instantiate", "store")
+        )
+        and getattr(value, "abi", None) is not None
+    ]
+    if len(found) != 1:
+        raise InvalidModule(
+            f"contract.py must define exactly one Contract subclass; found {len(found)}"
+        )
+    return found[0]
+
+
+class ContractRuntimeImpl:
+    """The `ContractRuntime` of one application in one transaction; charges before it acts.
+
+    Its host handles are private (contract code cannot reach ``_`` names); once its
+    transaction is over, every call is refused, so a runtime a contract kept cannot charge
+    another transaction's meter or act outside one.
+    """
+
+    def __init__(
+        self,
+        execution: UserExecution,
+        transaction: Transaction,
+        loaded: LoadedContract,
+        authenticated_owner: AccountOwner | None,
+        caller_id: ApplicationId | None,
+        message: MessageContext | None,
+    ) -> None:
+        self._execution = execution
+        self._transaction = transaction
+        self._loaded = loaded
+        self._application_id = loaded.description.application_id()
+        self._authenticated_owner = authenticated_owner
+        self._caller_id = caller_id
+        self._message = message
+        self._active = True
+        storage_view = execution.state.application_states.load_entry(self._application_id)
+        self._storage = ApplicationStorage(storage_view, self)
+
+    # -- charging
+
+    def _charge(self, fuel: int) -> None:
+        if not self._active or not self._transaction.active:
+            raise SandboxViolation("use of a contract runtime after its transaction ended")
+        self._transaction.meter.charge(fuel)
+
+    def charge_state_read(self, size: int) -> None:
+        """(StorageAccountant) fuel and the block's read counter, before a state read."""
+        self._charge(STATE_ACCESS_FUEL + size // STATE_BYTES_PER_FUEL)
+        self._execution.tracker.charge_read(size)
+
+    def charge_state_write(self, size: int) -> None:
+        """(StorageAccountant) fuel and the block's write counter, before a state write."""
+        self._charge(STATE_ACCESS_FUEL + size // STATE_BYTES_PER_FUEL)
+        self._execution.tracker.charge_write(size)
+
+    # -- facts
+
+    def chain_id(self) -> ChainId:
+        self._charge(RUNTIME_CALL_FUEL)
+        return self._execution.block.chain_id
+
+    def block_height(self) -> BlockHeight:
+        self._charge(RUNTIME_CALL_FUEL)
+        return self._execution.block.height
+
+    def system_time(self) -> Timestamp:
+        self._charge(RUNTIME_CALL_FUEL)
+        return self._execution.block.timestamp
+
+    def authenticated_owner(self) -> AccountOwner | None:
+        self._charge(RUNTIME_CALL_FUEL)
+        return self._authenticated_owner
+
+    def authenticated_caller_id(self) -> ApplicationId | None:
+        self._charge(RUNTIME_CALL_FUEL)
+        return self._caller_id
+
+    def application_id(self) -> ApplicationId:
+        self._charge(RUNTIME_CALL_FUEL)
+        return self._application_id
+
+    def application_creator_chain_id(self) -> ChainId:
+        self._charge(RUNTIME_CALL_FUEL)
+        return self._loaded.description.creator_chain_id
+
+    def application_parameters(self) -> Any:
+        parameters = self._loaded.description.parameters
+        self._charge(RUNTIME_CALL_FUEL + len(parameters) // STATE_BYTES_PER_FUEL)
+        return _decode(parameters, self._loaded.abi.Parameters, "parameters")
+
+    def check_account_permission(self, owner: AccountOwner) -> None:
+        self._charge(RUNTIME_CALL_FUEL)
+        if owner != self._authenticated_owner and owner != AccountOwner.from_application(
+            self._application_id
+        ):
+            raise UnauthorizedOperation(
+                f"application {self._application_id} on chain {self._execution.block.chain_id}:"
+                f" {owner} did not authenticate this call (authenticated: {self._authenticated_owner})"
+            )
+
+    def remaining_fuel(self) -> int:
+        self._charge(RUNTIME_CALL_FUEL)
+        return self._transaction.meter.remaining
+
+    # -- messages
+
+    def send_message(
+        self,
+        destination: ChainId,
+        message: Any,
+        *,
+        tracked: bool = False,
+        authenticated: bool = False,
+    ) -> None:
+        self._charge(RUNTIME_CALL_FUEL)
+        if not isinstance(destination, ChainId):
+            raise InvalidApplicationData(f"send_message destination must be a ChainId, got {destination!r}")
+        payload = _encode(message, self._loaded.abi.Message, "message")
+        self._charge(len(payload) // STATE_BYTES_PER_FUEL)
+        self._transaction.outgoing.append(
+            OutgoingMessage(
+                destination=destination,
+                authenticated_signer=self._authenticated_owner if authenticated else None,
+                grant=Amount.zero(),
+                refund_grant_to=None,
+                kind=MessageKind.TRACKED if tracked else MessageKind.SIMPLE,
+                message=UserMessage(self._application_id, payload, self._loaded.description),
+            )
+        )
+
+    def message_is_bouncing(self) -> bool | None:
+        self._charge(RUNTIME_CALL_FUEL)
+        return None if self._message is None else self._message.is_bouncing
+
+    def message_origin_chain_id(self) -> ChainId | None:
+        self._charge(RUNTIME_CALL_FUEL)
+        return None if self._message is None else self._message.origin
+
+    # -- other applications
+
+    def call_application(
+        self, application_id: ApplicationId, operation: Any, *, authenticated: bool = False
+    ) -> Any:
+        self._charge(RUNTIME_CALL_FUEL)
+        execution = self._execution
+        transaction = self._transaction
+        if application_id not in self._loaded.description.required_application_ids and (
+            application_id != self._application_id
+        ):
+            # Linera requires callees to be declared; we require them to be known here.
+            if not execution.state.applications.contains(application_id):
+                raise UnknownApplication(
+                    f"application {self._application_id} calls {application_id}, unknown on"
+                    f" chain {execution.block.chain_id}"
+                )
+        callee = execution._load(application_id, transaction.meter)
+        payload = _encode(operation, callee.abi.Operation, "call")
+        self._charge(len(payload) // STATE_BYTES_PER_FUEL)
+
+        def operate(contract: Any, abi: Any) -> Any:
+            return contract.execute_operation(_decode(payload, abi.Operation, "call"))
+
+        return execution._invoke(
+            transaction,
+            application_id,
+            self._authenticated_owner if authenticated else None,
+            self._application_id if authenticated else None,
+            None,
+            operate,
+        )
+
+    # -- blobs
+
+    def read_data_blob(self, blob_id: BlobId) -> bytes:
+        self._charge(RUNTIME_CALL_FUEL)
+        if not isinstance(blob_id, BlobId) or blob_id.blob_type != BlobType.DATA:
+            raise InvalidApplicationData(f"read_data_blob needs a data blob id, got {blob_id!r}")
+        content = self._execution.read_blob(blob_id)
+        self._charge(len(content) // BLOB_BYTES_PER_FUEL)
+        self._execution.tracker.charge_read(len(content))
+        return content
+
+    def assert_data_blob_exists(self, blob_id: BlobId) -> None:
+        self.read_data_blob(blob_id)
+
+    # -- tokens
+
+    def transfer(self, source: AccountOwner | None, destination: Account, amount: Amount) -> None:
+        self._charge(RUNTIME_CALL_FUEL)
+        execution = self._execution
+        application_owner = AccountOwner.from_application(self._application_id)
+        signer = application_owner if source == application_owner else self._authenticated_owner
+        context = replace(execution.block, authenticated_signer=signer)
+        system = SystemExecution(execution.state.system, context)
+        system.opened_chains = execution.system.opened_chains
+        self._transaction.outgoing.extend(
+            system.execute_operation(Transfer(owner=source, recipient=destination, amount=amount))
+        )
+
+
+__all__ = ["ContractRuntimeImpl", "UserExecution", "compiled_contract"]
