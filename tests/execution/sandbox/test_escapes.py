@@ -111,6 +111,16 @@ REFUSED_AT_RUN_TIME = {
         "class X:\n    pass\ndef main():\n    return str(ValueError(X()))",
         "default repr",
     ),
+    "builtin error message holding an address": (
+        "class X:\n    pass\ndef main():\n    try:\n        [].index(X())\n"
+        "    except ValueError as error:\n        return error.args[0]",
+        "memory address",
+    ),
+    "builtin error message holding an address, as text": (
+        "class X:\n    pass\ndef main():\n    try:\n        [].index(X())\n"
+        "    except ValueError as error:\n        return str(error)",
+        "memory address",
+    ),
     "huge integer to text": ("def main():\n    return str(10 ** 5000)", "digits"),
     "huge text to integer": ("def main():\n    return int('9' * 5000)", "int()"),
     "%-format star width": ("def main():\n    return '%*d' % (5, 1)", "width"),
