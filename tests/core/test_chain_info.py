@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from conftest import next_block, tokens
+from core_helpers import next_block, tokens
 
 from edgechain.base.encoding import decode, encode
 from edgechain.base.identifiers import Account

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from conftest import chain_state, run, tokens
+from core_helpers import chain_state, run, tokens
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

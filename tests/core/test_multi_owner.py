@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import chain_state, run, tokens
+from core_helpers import chain_state, run, tokens
 
 from edgechain.base.identifiers import AccountOwner
 from edgechain.base.values import BlockHeight

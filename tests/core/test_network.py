@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import chain_state, run, tokens
+from core_helpers import chain_state, run, tokens
 
 from edgechain.base.values import BlockHeight
 from edgechain.core.network import LocalNetwork

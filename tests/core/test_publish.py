@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from conftest import run
+from core_helpers import run
 
 from edgechain.base.blobs import MediaType, split_into_blobs
 from edgechain.core.faults import FaultType

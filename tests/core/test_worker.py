@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from conftest import chain_state, next_block, run, state_summary, tokens
+from core_helpers import chain_state, next_block, run, state_summary, tokens
 
 from edgechain.base.blobs import Blob
 from edgechain.base.identifiers import Account, AccountOwner
