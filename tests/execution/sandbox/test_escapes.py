@@ -121,6 +121,16 @@ REFUSED_AT_RUN_TIME = {
         "    except ValueError as error:\n        return str(error)",
         "memory address",
     ),
+    "evaluated annotation reaching sys.modules": (
+        "import dataclasses\n@dataclasses.dataclass\nclass C:\n"
+        "    x: dataclasses.sys.modules = None\n"
+        "def main():\n    return dataclasses.fields(C)[0].type",
+        "'sys' of module 'dataclasses'",
+    ),
+    "evaluated argument annotation": (
+        "import dataclasses\ndef f(x: dataclasses.sys = None):\n    pass\ndef main():\n    pass",
+        "'sys' of module 'dataclasses'",
+    ),
     "huge integer to text": ("def main():\n    return str(10 ** 5000)", "digits"),
     "huge text to integer": ("def main():\n    return int('9' * 5000)", "int()"),
     "%-format star width": ("def main():\n    return '%*d' % (5, 1)", "width"),
@@ -421,3 +431,23 @@ def test_membership_in_dict_values_is_priced(run_contract: RunContract) -> None:
     )
     with pytest.raises(OutOfFuel):
         run_contract(source, fuel=10**6)
+
+
+def test_annotations_stay_text_under_future_annotations(run_contract: RunContract) -> None:
+    source = (
+        "from __future__ import annotations\nimport dataclasses\nfrom typing import ClassVar\n"
+        "@dataclasses.dataclass\nclass C:\n    x: dataclasses.sys.modules = None\n"
+        "    LIMIT: ClassVar[int] = 3\n"
+        "def main():\n    return [field.type for field in dataclasses.fields(C)]"
+    )
+    assert run_contract(source).result == ["dataclasses.sys.modules"]
+
+
+def test_evaluated_annotations_still_work(run_contract: RunContract) -> None:
+    source = (
+        "import dataclasses\nimport typing\n@dataclasses.dataclass\nclass C:\n"
+        "    x: typing.Optional[int] = None\n    tags: list[str] = dataclasses.field(default_factory=list)\n"
+        "    LIMIT: typing.ClassVar[int] = 3\n"
+        "def main():\n    return [field.name for field in dataclasses.fields(C)]"
+    )
+    assert run_contract(source).result == ["x", "tags"]

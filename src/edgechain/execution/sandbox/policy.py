@@ -385,20 +385,36 @@ class ContractPolicy(RestrictingNodeTransformer):
             self.error(node, "annotated assignment is only allowed to a plain name")
             return node
         self.check_name(node, node.target.id)
-        self.check_annotation(node.annotation)
+        node.annotation = self.checked_annotation(node.annotation)
         if node.value is not None:
             node.value = self.visit(node.value)
         return node
 
+    def checked_annotation(self, annotation: ast.expr) -> ast.expr:
+        """Check an annotation; keep it as written where Python stores it as text, else guard it.
+
+        Under `from __future__ import annotations` Python keeps annotations as strings, which
+        dataclasses and the canonical encoding read as written. Otherwise Python evaluates them
+        when the class or function is defined, and the values are reachable (a dataclass
+        field's `type`), so they go through the same guards as any other expression.
+        """
+        self.check_annotation(annotation)
+        if self.future_annotations:
+            return annotation
+        visited = self.visit(annotation)
+        if not isinstance(visited, ast.expr):
+            raise TypeError("an annotation must stay an expression")
+        return visited
+
     def visit_arg(self, node: ast.arg) -> ast.AST:
         if node.annotation is not None:
-            self.check_annotation(node.annotation)
+            node.annotation = self.checked_annotation(node.annotation)
         return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         returns = node.returns
         if returns is not None:
-            self.check_annotation(returns)
+            returns = self.checked_annotation(returns)
             node.returns = None
         visited = super().visit_FunctionDef(node)
         if isinstance(visited, ast.FunctionDef):
