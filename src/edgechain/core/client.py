@@ -55,12 +55,14 @@ from edgechain.core.errors import (
 from edgechain.core.node import ValidatorNode
 from edgechain.execution.committee import Committee
 from edgechain.execution.errors import BlobsNotFound as ExecutionBlobsNotFound
-from edgechain.execution.messages import MessageAction
+from edgechain.execution.messages import CommitteeCreated, CommitteeRemoved, MessageAction
 from edgechain.execution.operations import (
     ChangeOwnership,
+    CreateCommittee,
     OpenChain,
     Operation,
     PublishDataBlob,
+    RemoveCommittee,
     Transfer,
 )
 from edgechain.execution.ownership import ChainOwnership
@@ -628,6 +630,22 @@ class ChainClient:
             self.block_hash = certificate.hash()
             self.timestamp = block.timestamp
             self.last_state_hash = certificate.executed_block.outcome.state_hash
+            self._follow_committees(block)
+
+    def _follow_committees(self, block: Block) -> None:
+        """Learn the committee changes a certified block of this chain made: committees it
+        created (admin chain) or accepted from the admin chain, and removed ones."""
+        changes: list[object] = list(block.operations)
+        for incoming in block.incoming_bundles:
+            if incoming.action == MessageAction.ACCEPT:
+                changes.extend(posted.message for posted in incoming.bundle.messages)
+        for change in changes:
+            if isinstance(change, CreateCommittee | CommitteeCreated):
+                self.committees.setdefault(change.epoch, change.committee)
+                if change.epoch > self.epoch:
+                    self.epoch = change.epoch
+            elif isinstance(change, RemoveCommittee | CommitteeRemoved) and change.epoch != self.epoch:
+                self.committees.pop(change.epoch, None)
 
     # ------------------------------------------------------------------ inbox
 

@@ -104,12 +104,20 @@ class GenesisConfig:
         return cls(committee, admin_id, chains)
 
     def initialize(self, storage: Storage) -> None:
-        """Write the genesis chains into ``storage`` unless they are there already."""
+        """Write the genesis chains into ``storage`` unless they are there already.
+
+        Every other genesis chain is subscribed to the admin chain, so that it hears of new
+        and removed committees.
+        """
         for genesis_chain in self.chains:
             chain = storage.load_chain(genesis_chain.chain_id)
             if chain.is_active():
                 continue
             chain.initialize(genesis_chain.description, genesis_chain.config)
+            if genesis_chain.chain_id == self.admin_id:
+                for subscriber in self.chains:
+                    if subscriber.chain_id != self.admin_id:
+                        chain.execution_state.system.subscribers.insert(subscriber.chain_id)
             chain.save()
 
 
