@@ -147,7 +147,7 @@ def test_seeds_parse(seeds: dict[str, bytes]) -> None:
 
 
 @settings(
-    max_examples=1500,
+    max_examples=1000,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     database=None,

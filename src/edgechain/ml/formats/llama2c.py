@@ -190,9 +190,12 @@ def read_llama2c(source: ModelSource) -> ModelFile:
             offset += count
             scales = data[offset : offset + 4 * (count // group_size)].view("<f4")
             offset += 4 * (count // group_size)
-            dequantized = (
-                values.reshape(-1, group_size).astype(np.float32) * scales[:, None]
-            ).reshape(shape)
+            # A corrupt scale may overflow to inf: that is validate_tensors' finding to
+            # report (naming the tensor), not a numpy warning here.
+            with np.errstate(over="ignore", invalid="ignore"):
+                dequantized = (
+                    values.reshape(-1, group_size).astype(np.float32) * scales[:, None]
+                ).reshape(shape)
             dequantized.flags.writeable = False
             tensors[tensor_name] = TensorRecord(tensor_name, shape, TensorType.F32, dequantized)
     else:
