@@ -451,3 +451,49 @@ def test_evaluated_annotations_still_work(run_contract: RunContract) -> None:
         "def main():\n    return [field.name for field in dataclasses.fields(C)]"
     )
     assert run_contract(source).result == ["x", "tags"]
+
+
+class SharedHostClass:
+    """Stands for an SDK class with class-level containers shared by every application."""
+
+    registry: dict[str, int] = {}  # noqa: RUF012 - the shared state under attack
+    names: list[str] = []  # noqa: RUF012
+
+    def __init__(self) -> None:
+        self.cache: dict[str, int] = {}
+
+
+SharedHostClass.__module__ = "edgechain.sdk.fake"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "host.registry['x'] = 1",
+        "host.cache['x'] = 1",
+        "Mine.registry['x'] = 1",
+        "Mine().registry['x'] = 1",
+    ],
+)
+def test_host_dicts_are_read_only_to_contracts(run_contract: RunContract, body: str) -> None:
+    host = SharedHostClass()
+    source = (
+        "def main(host, Host):\n    class Mine(Host):\n        pass\n"
+        f"    {body}\n    return 'changed'"
+    )
+    with pytest.raises(SandboxViolation, match="assignment into a mappingproxy"):
+        run_contract(source, "main", host, SharedHostClass)
+    assert SharedHostClass.registry == {}
+    assert host.cache == {}
+
+
+def test_host_lists_reach_contracts_as_copies(run_contract: RunContract) -> None:
+    host = SharedHostClass()
+    source = (
+        "def main(host, Host):\n    class Mine(Host):\n        pass\n"
+        "    host.names.append('a')\n    Mine().names.append('b')\n"
+        "    mine = Mine()\n    mine.own = ['c']\n    mine.own.append('d')\n"
+        "    return (host.names, mine.own)"
+    )
+    assert run_contract(source, "main", host, SharedHostClass).result == ([], ["c", "d"])
+    assert SharedHostClass.names == []

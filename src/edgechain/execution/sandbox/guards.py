@@ -441,11 +441,13 @@ class SandboxGuards:
         plain_types = self._plain_types
         guarded_getattr = self.guarded_getattr
         missing = dataclasses.MISSING
+        needs_look = frozenset({type, list, dict, set})
 
         def read_attribute(obj: Any, name: str, default: Any = missing) -> Any:
             if default is missing and name in allowed_names and plain_types.get(type(obj)):
                 value = getattr(obj, name)
-                if type(value) is not type:
+                value_type = type(value)
+                if value_type not in needs_look:
                     return value
             return guarded_getattr(obj, name, default)
 
@@ -465,9 +467,7 @@ class SandboxGuards:
                 value = getattr(obj, name)
             else:
                 value = getattr(obj, name, default)
-            if type(value) is type:
-                return self.guard_callable(value)
-            return value
+            return self._shielded(obj, name, self.guard_callable(value))
         if isinstance(obj, REFUSED_TYPES):
             self.violation(f"access to attributes of a {type(obj).__name__}")
         if name in ("format", "format_map") and (
@@ -501,7 +501,37 @@ class SandboxGuards:
             owner = getattr(value, "__self__", None)
             if isinstance(owner, GUARDED_BASES):
                 return self._metered_method(owner, name, value)
-        return self.guard_callable(value)
+        return self._shielded(obj, name, self.guard_callable(value))
+
+    def _shielded(self, obj: Any, name: str, value: Any) -> Any:
+        """A mutable container the host owns, as a read-only view or a priced copy.
+
+        Contract code may change the lists and dicts it made; one held by a host class,
+        instance or module (an SDK class attribute, inherited or not) is shared with other
+        applications and the host, so contract code gets a view it cannot change.
+        """
+        value_type = type(value)
+        if value_type is not list and value_type is not dict and value_type is not set:
+            return value
+        if self._contract_owns_attribute(obj, name):
+            return value
+        if value_type is dict:
+            return types.MappingProxyType(value)
+        self.charge_elements(true_len(value) if value_type is list else len(value))
+        return list(value) if value_type is list else frozenset(value)
+
+    def _contract_owns_attribute(self, obj: Any, name: str) -> bool:
+        if isinstance(obj, types.ModuleType):
+            return self._is_contract_module(obj.__name__)
+        if not isinstance(obj, type):
+            instance_dict = getattr(obj, "__dict__", None)
+            if isinstance(instance_dict, dict) and name in instance_dict:
+                return self._is_contract_module(type(obj).__module__)
+        owner_classes = obj.__mro__ if isinstance(obj, type) else type(obj).__mro__
+        for owner in owner_classes:
+            if name in vars(owner):
+                return self._is_contract_module(owner.__module__)
+        return False
 
     def _check_attribute_name(self, name: object) -> None:
         if type(name) is not str:
