@@ -117,3 +117,16 @@ def test_trailing_bytes_are_refused(tmp_path: Path) -> None:
     path = write_llama2c(tmp_path / "m.bin", make_tiny_llama(seed=5), 1)
     with pytest.raises(ModelFormatError, match="trailing bytes"):
         read_llama2c(path.read_bytes() + b"\0\0\0\0")
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_nan_weight_is_named_by_validate_tensors(tmp_path: Path, version: int) -> None:
+    from edgechain.ml.formats import validate_tensors
+
+    model = make_tiny_llama(seed=6)
+    validate_tensors(read_llama2c(write_llama2c(tmp_path / "ok.bin", model, version)))
+    model.weights["blk.1.attn_k.weight"][2, 3] = np.nan
+    with np.errstate(invalid="ignore"):
+        bad = write_llama2c(tmp_path / "bad.bin", model, version)
+    with pytest.raises(ModelFormatError, match=r"blk\.1\.attn_k\.weight"):
+        validate_tensors(read_llama2c(bad))

@@ -5,7 +5,9 @@ flips, 8-byte integers that lie (huge counts, lengths, offsets), insertions and
 deletions, aimed mostly at the header. The parser must either succeed (and then every
 tensor view must be readable) or raise `ModelFormatError`; nothing else may escape, no
 single parse may allocate more than 64 MB (tracemalloc sees numpy's allocations), and
-the process's RSS may not grow by 200 MB over the run.
+the process's RSS may not grow by 200 MB over the run. A GGUF file that parses has its
+tokenizer built and run, which may also refuse with `UnsupportedModel` (an unknown
+pre-tokenizer name is a well-formed file we do not support).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from tiny_models import (
     write_safetensors,
 )
 
-from edgechain.ml.errors import ModelFormatError
+from edgechain.ml.errors import ModelFormatError, UnsupportedModel
 from edgechain.ml.formats import (
     open_model_file,
     read_gguf,
@@ -39,7 +41,7 @@ from edgechain.ml.formats import (
     read_safetensors,
     validate_tensors,
 )
-from edgechain.ml.tokenizers import read_llama2c_tokenizer
+from edgechain.ml.tokenizers import read_llama2c_tokenizer, tokenizer_from_model_file
 from edgechain.ml.weights import ModelFile
 
 PER_PARSE_ALLOCATION_LIMIT = 64 * 1024 * 1024
@@ -128,10 +130,16 @@ def mutate(seed: bytes, mutations: list[tuple[Any, ...]]) -> bytes:
 
 
 def touch_every_tensor(parsed: ModelFile) -> None:
+    """Read every view; build and run the tokenizer a GGUF file carries."""
     for record in parsed.tensors.values():
         np.asarray(record.data).reshape(-1).view(np.uint8).sum()
     with contextlib.suppress(ModelFormatError):
         validate_tensors(parsed)
+    if parsed.format == "gguf" and "tokenizer.ggml.model" in parsed.metadata:
+        # an unknown pre-tokenizer or tokenizer model name is UnsupportedModel
+        with contextlib.suppress(ModelFormatError, UnsupportedModel):
+            tokenizer = tokenizer_from_model_file(parsed)
+            tokenizer.decode(tokenizer.encode("Once upon a time <|im_start|> é🙂"))
 
 
 @pytest.fixture(scope="module")
