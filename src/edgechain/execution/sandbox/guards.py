@@ -445,10 +445,15 @@ class SandboxGuards:
 
         def read_attribute(obj: Any, name: str, default: Any = missing) -> Any:
             if default is missing and name in allowed_names and plain_types.get(type(obj)):
+                # An instance of a class the contract defined.
                 value = getattr(obj, name)
                 value_type = type(value)
                 if value_type not in needs_look:
                     return value
+                if value_type is not type:
+                    own = getattr(obj, "__dict__", None)
+                    if own is not None and name in own:
+                        return value  # the instance's own container
             return guarded_getattr(obj, name, default)
 
         return read_attribute
@@ -460,7 +465,11 @@ class SandboxGuards:
         obj_type = type(obj)
         plain = self._plain_types.get(obj_type)
         if plain is None:
-            plain = self._plain_types[obj_type] = not issubclass(obj_type, NOT_PLAIN_TYPES)
+            plain = self._plain_types[obj_type] = not issubclass(
+                obj_type, NOT_PLAIN_TYPES
+            ) and self._is_contract_module(obj_type.__module__)
+        if not plain and not issubclass(obj_type, NOT_PLAIN_TYPES):
+            plain = True  # a host instance: the same path, its containers shielded below
         if plain:
             # Instances of ordinary classes: only what they return needs a look.
             if default is dataclasses.MISSING:
