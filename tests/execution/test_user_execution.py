@@ -1,0 +1,243 @@
+"""User applications on a real local network: publication, creation, runtime calls, messages, fuel."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from probe_app import SOURCES
+
+from edgechain.base.identifiers import Account, ApplicationId
+from edgechain.base.values import Amount
+from edgechain.execution.errors import (
+    ApplicationReentrancy,
+    BlobNotListed,
+    ContractFailed,
+    InvalidApplicationData,
+    OutOfFuel,
+    SandboxViolation,
+    UnauthorizedOperation,
+    UnknownApplication,
+)
+from edgechain.execution.messages import MessageAction
+from edgechain.execution.modules import ApplicationModule, pack_application_sources
+from edgechain.execution.operations import PublishModule, UserOperation
+from edgechain.execution.policy import ResourceControlPolicy
+from edgechain.execution.service_runtime import import_application_sources
+from edgechain.testing import ApplicationTester
+
+PROBE = import_application_sources(SOURCES).abi
+ProbeAbi = PROBE.ProbeAbi
+MODULE = pack_application_sources(SOURCES)
+
+
+def run(
+    scenario: Callable[[ApplicationTester], Awaitable[None]],
+    validators: int = 1,
+    policy: ResourceControlPolicy | None = None,
+) -> None:
+    tester = ApplicationTester.create(validators=validators, users=2, policy=policy)
+    try:
+        asyncio.run(scenario(tester))
+    finally:
+        tester.close()
+
+
+async def new_probe(
+    tester: ApplicationTester, start: int = 0, parameters: int = 0, user: int = 0
+) -> ApplicationId:
+    module_id = await tester.publish_module(MODULE, user=user)
+    return await tester.create_application(
+        module_id, abi=ProbeAbi, argument=start, parameters=parameters, user=user
+    )
+
+
+async def operate(tester: ApplicationTester, app: ApplicationId, operation: Any, user: int = 0) -> Any:
+    return await tester.execute_operation(app, operation, abi=ProbeAbi, user=user)
+
+
+def query(tester: ApplicationTester, app: ApplicationId, field: str, user: int = 0) -> Any:
+    response = tester.query(app, f"query {{ {field} }}", user=user)
+    assert "errors" not in response, response
+    return response["data"][field.split("(")[0]]
+
+
+def test_parameters_and_argument_reach_instantiate() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester, start=10, parameters=5)
+        assert query(tester, app, "total") == 15
+        assert query(tester, app, "parameters") == 5
+
+    run(scenario)
+
+
+def test_application_id_is_the_hash_of_its_description() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        first = await new_probe(tester, parameters=1)
+        second = await new_probe(tester, parameters=1)
+        assert first != second, "created at another height: another application"
+        description = tester.chain_state().execution_state.applications.get(first)
+        assert description is not None and description.application_id() == first
+        assert description.creator_chain_id == tester.chain_id()
+
+    run(scenario)
+
+
+def test_a_contract_that_breaks_a_sandbox_rule_is_refused_at_publication() -> None:
+    bad = SOURCES | {"contract": "import os\n" + SOURCES["contract"]}
+
+    async def scenario(tester: ApplicationTester) -> None:
+        before = tester.chain_state().execution_state.hash()
+        with pytest.raises(SandboxViolation, match="import"):
+            await tester.publish_module(pack_application_sources(bad))
+        assert tester.chain_state().execution_state.hash() == before
+
+    run(scenario)
+
+
+def test_publish_module_needs_its_blobs_listed_in_the_block() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        module = ApplicationModule(MODULE.contract, MODULE.service)
+        with pytest.raises(BlobNotListed):
+            await tester.execute_operations(
+                [PublishModule(module.module_id)], blobs=[module.contract]
+            )
+
+    run(scenario)
+
+
+def test_unknown_application_and_undecodable_operation_fail_the_block() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester)
+        with pytest.raises(UnknownApplication):
+            await tester.execute_operations([UserOperation(ApplicationId(app.hash.of_bytes(b"x")), b"")])
+        with pytest.raises(InvalidApplicationData):
+            await tester.execute_operations([UserOperation(app, b"\xff")])
+        assert query(tester, app, "total") == 0
+
+    run(scenario)
+
+
+def test_writes_of_a_failing_operation_do_not_persist() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester, start=3)
+        with pytest.raises(ContractFailed, match="failed after writing"):
+            await operate(tester, app, PROBE.FailAfterWrite())
+        assert query(tester, app, "total") == 3
+
+    run(scenario)
+
+
+def test_an_endless_loop_runs_out_of_fuel_under_the_policy_limit() -> None:
+    policy = dataclasses.replace(ResourceControlPolicy.no_fees(), maximum_fuel_per_transaction=50_000)
+
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester, start=2)
+        before = tester.chain_state().execution_state.hash()
+        with pytest.raises(OutOfFuel):
+            await operate(tester, app, PROBE.Loop())
+        assert tester.chain_state().execution_state.hash() == before
+        await operate(tester, app, PROBE.Add(1))
+        assert query(tester, app, "total") == 3
+
+    run(scenario, policy=policy)
+
+
+def test_call_application_runs_the_callee_and_refuses_reentrancy() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        caller = await new_probe(tester)
+        callee = await new_probe(tester, start=100)
+        certificate = await operate(tester, caller, PROBE.Call(callee, 5))
+        assert certificate.value.executed_block.outcome.fuel_used > 0
+        assert query(tester, callee, "total") == 105
+        assert query(tester, caller, "total") == 0
+        with pytest.raises(ApplicationReentrancy):
+            await operate(tester, caller, PROBE.CallSelf())
+
+    run(scenario)
+
+
+def test_runtime_facts() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester)
+        certificate = await operate(tester, app, PROBE.Facts())
+        block = certificate.value.executed_block.block
+        facts = query(tester, app, "facts")
+        assert facts == [
+            f"height {block.height}",
+            f"time {block.timestamp}",
+            f"owner {block.authenticated_signer}",
+            "caller None",
+            "bouncing None",
+            "fuel left True",
+        ]
+
+    run(scenario)
+
+
+def test_a_message_registers_the_application_on_the_receiving_chain() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester)
+        receiver = tester.chain_id(1)
+        assert not tester.chain_state(1).execution_state.applications.contains(app)
+        await operate(tester, app, PROBE.Send(receiver, 7, False))
+        await operate(tester, app, PROBE.Send(receiver, 8, False))
+        await tester.process_inbox(user=1)
+        assert tester.chain_state(1).execution_state.applications.contains(app)
+        assert query(tester, app, "notes", user=1) == [7, 8]
+        assert query(tester, app, "senders", user=1) == 1
+
+    run(scenario, validators=4)
+
+
+def test_a_rejected_tracked_message_bounces_back_to_its_sender() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester)
+        await operate(tester, app, PROBE.Send(tester.chain_id(1), 9, True))
+        receiver = tester.clients[1]
+        bundles = await receiver.pending_bundles()
+        rejected = [dataclasses.replace(bundle, action=MessageAction.REJECT) for bundle in bundles]
+        await receiver.execute_operations([], incoming_bundles=rejected)
+        await tester.process_inbox(user=0)
+        assert query(tester, app, "bounced") == 9
+        assert not tester.chain_state(1).execution_state.applications.contains(app)
+
+    run(scenario)
+
+
+def test_a_message_the_contract_refuses_fails_the_receiving_block() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester)
+        await operate(tester, app, PROBE.Send(tester.chain_id(1), -1, False))
+        with pytest.raises(ContractFailed, match="negative note"):
+            await tester.process_inbox(user=1)
+
+    run(scenario)
+
+
+def test_read_data_blob() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester)
+        blob_id, _ = await tester.clients[0].publish_data_blob(b"model weights" * 100)
+        await operate(tester, app, PROBE.ReadBlob(blob_id))
+        assert query(tester, app, "total") == 1300
+
+    run(scenario)
+
+
+def test_transfer_moves_native_tokens_on_the_signers_authority_only() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester)
+        recipient = Account(tester.chain_id(1))
+        await operate(tester, app, PROBE.Pay(None, recipient, Amount.from_tokens(1)))
+        someone_else = tester.clients[1].owner
+        with pytest.raises(UnauthorizedOperation):
+            await operate(tester, app, PROBE.Pay(someone_else, recipient, Amount.from_tokens(1)))
+        await tester.process_inbox(user=1)
+        assert await tester.clients[1].query_balance() == Amount.from_tokens(101)
+        assert await tester.clients[0].query_balance() == Amount.from_tokens(99)
+
+    run(scenario)
