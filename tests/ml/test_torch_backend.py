@@ -84,7 +84,7 @@ def assert_parity(reference: LlamaModel, candidate: LlamaModel) -> float:
     assert tokens_cand == tokens_ref
     per_step = np.abs(logits_ref - logits_cand).max(axis=1)  # (steps,)
     tight = logit_tolerance(logits_ref)
-    if uses_activation_quantization(candidate):
+    if uses_activation_quantization(reference):
         assert per_step.max() <= logit_tolerance(logits_ref, QUANT_FLIP_TOLERANCE), per_step
         assert np.mean(per_step <= tight) >= 0.75, per_step
     else:

@@ -279,6 +279,20 @@ class TorchKVCache:
 
 
 @dataclass(eq=False)
+class StaticStep:
+    """Device-held inputs and output of a one-token step that does not depend on host values."""
+
+    token: torch.Tensor
+    """(1,) int64: the token id (checked against the vocabulary before it is copied here)."""
+    position: torch.Tensor
+    """(1,) int64: the position it takes in the cache."""
+    slots: torch.Tensor
+    """(capacity,) int64: 0..capacity-1, compared with ``position`` to mask later slots."""
+    logits: torch.Tensor | None = None
+    """(1, vocab) float32: set by `TorchBackend.to_numpy` during the step."""
+
+
+@dataclass(eq=False)
 class TorchTable:
     """A token embedding table on the device; rows are decoded on lookup."""
 
@@ -313,6 +327,9 @@ class TorchBackend:
         self.chunk_elements = CUDA_CHUNK_ELEMENTS if self.device.type == "cuda" else CPU_CHUNK_ELEMENTS
         self._uploaded: dict[tuple[str, int, tuple[int, ...]], tuple[TensorRecord, TorchMatrix]] = {}
         self._tables: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
+        self.static: StaticStep | None = None
+        """Set (by `edgechain.ml.torch_graphs`) while a one-token step runs from device-held
+        inputs: embed, rope, attention and to_numpy then read and write only fixed tensors."""
 
     # ------------------------------------------------------------------ loading
 
@@ -429,10 +446,11 @@ class TorchBackend:
         tensor: torch.Tensor = x
         return tensor
 
-    def _table_rows(self, table: np.ndarray) -> torch.Tensor:
-        """A slice of the model's RoPE table on the device, uploading the whole table once."""
+    def _device_table(self, table: np.ndarray) -> tuple[torch.Tensor, int] | None:
+        """The whole RoPE table ``table`` is a row slice of, on the device (uploaded once),
+        and the first row of the slice; None when ``table`` is not a slice of a table."""
         base = table.base
-        if (
+        if not (
             isinstance(base, np.ndarray)
             and base.ndim == 2
             and table.ndim == 2
@@ -441,23 +459,40 @@ class TorchBackend:
             and table.flags.c_contiguous
             and base.shape[1] == table.shape[1]
         ):
-            offset = table.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-            row_bytes = base.strides[0]
-            if offset % row_bytes == 0 and 0 <= offset // row_bytes <= base.shape[0] - table.shape[0]:
-                cached = self._tables.get(id(base))
-                if cached is None or cached[0] is not base:
-                    cached = (base, self._upload(base))  # holding base keeps its id unique
-                    self._tables[id(base)] = cached
-                first = offset // row_bytes
-                return cached[1][first : first + table.shape[0]]
-        return self._upload(np.asarray(table, dtype=np.float32))
+            return None
+        offset = table.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+        row_bytes = base.strides[0]
+        if offset % row_bytes or not 0 <= offset // row_bytes <= base.shape[0] - table.shape[0]:
+            return None
+        cached = self._tables.get(id(base))
+        if cached is None or cached[0] is not base:
+            cached = (base, self._upload(base))  # holding base keeps its id unique
+            self._tables[id(base)] = cached
+        return cached[1], offset // row_bytes
+
+    def _table_rows(self, table: np.ndarray) -> torch.Tensor:
+        """The rows of a RoPE table slice on the device, for the positions being computed."""
+        found = self._device_table(table)
+        if self.static is not None:
+            if found is None:
+                raise BackendUnavailable("a static (graph) step needs the model's RoPE tables")
+            return found[0].index_select(0, self.static.position)  # (1, half)
+        if found is None:
+            return self._upload(np.asarray(table, dtype=np.float32))
+        device_table, first = found
+        return device_table[first : first + table.shape[0]]
 
     def embed(self, table: TorchTable, ids: Sequence[int]) -> torch.Tensor:
         matrix = table.matrix
-        index = [int(token) for token in ids]
-        if any(token < 0 or token >= matrix.rows for token in index):
-            raise ModelFormatError(f"token id outside 0..{matrix.rows - 1}")
-        positions = torch.tensor(index, dtype=torch.int64).to(self.device)
+        if self.static is not None:
+            # the token was checked and copied into the static inputs by the caller
+            index = [0]
+            positions = self.static.token
+        else:
+            index = [int(token) for token in ids]
+            if any(token < 0 or token >= matrix.rows for token in index):
+                raise ModelFormatError(f"token id outside 0..{matrix.rows - 1}")
+            positions = torch.tensor(index, dtype=torch.int64).to(self.device)
         if not matrix.quantized:
             return matrix.parts["weight"][positions].to(torch.float32)  # (T, dim)
         parts = {key: value[positions] for key, value in matrix.parts.items()}
@@ -490,6 +525,8 @@ class TorchBackend:
         tokens, heads, head_dim = q.shape
         kv_heads = k.shape[1]
         group = heads // kv_heads
+        if self.static is not None:
+            return self._static_attention(q, k, v, cache, layer)
         end = start + tokens
         cache.keys[layer, :, start:end] = k.transpose(0, 1)  # (kv, T, hd)
         cache.values[layer, :, start:end] = v.transpose(0, 1)
@@ -508,6 +545,27 @@ class TorchBackend:
         out = out.reshape(kv_heads, group, tokens, head_dim).permute(2, 0, 1, 3)
         return out.reshape(tokens, heads * head_dim)  # (T, dim)
 
+    def _static_attention(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: TorchKVCache, layer: int
+    ) -> torch.Tensor:
+        """One token at the device-held position, over the whole cache with later positions
+        masked: the same shapes at every step, so the step can be captured as a graph."""
+        assert self.static is not None  # narrowing only: attention checked it
+        _, heads, head_dim = q.shape
+        kv_heads = k.shape[1]
+        group = heads // kv_heads
+        position = self.static.position  # (1,) int64 on the device
+        cache.keys[layer].index_copy_(1, position, k.transpose(0, 1))  # (kv, 1, hd) at position
+        cache.values[layer].index_copy_(1, position, v.transpose(0, 1))
+        queries = q.reshape(kv_heads, group, head_dim)  # (kv, g, hd)
+        scores = queries @ cache.keys[layer].transpose(1, 2)  # (kv, g, capacity)
+        scores = scores * float(np.float32(1.0 / np.sqrt(head_dim)))
+        future = self.static.slots > position  # (capacity,)
+        scores = scores.masked_fill(future, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        out = weights @ cache.values[layer]  # (kv, g, hd)
+        return out.reshape(1, heads * head_dim)  # (1, dim)
+
     def swiglu(self, gate: Activations, up: Activations) -> torch.Tensor:
         gate, up = self._tensor(gate), self._tensor(up)
         return gate / (1.0 + torch.exp(-gate)) * up  # (T, hidden)
@@ -521,6 +579,11 @@ class TorchBackend:
         )
 
     def to_numpy(self, x: Activations) -> np.ndarray:
+        if self.static is not None:
+            if isinstance(x, np.ndarray) or self.static.logits is not None:
+                raise BackendUnavailable("a static (graph) step must leave the device only once")
+            self.static.logits = x  # read after the step has run; nothing waits here
+            return np.zeros((1, int(x.shape[-1])), dtype=np.float32)
         if isinstance(x, np.ndarray):
             return np.asarray(x, dtype=np.float32)
         tensor: torch.Tensor = x
@@ -544,6 +607,7 @@ __all__ = [
     "INSTALL_HINT",
     "K_QUANTS",
     "LEGACY_QUANTS",
+    "StaticStep",
     "TorchBackend",
     "TorchKVCache",
     "TorchMatrix",
