@@ -201,11 +201,22 @@ def test_sdk_modules_expose_only_their_public_api(
     fake.greet = lambda name: f"hello {name}"  # type: ignore[attr-defined]
     fake.os = os  # type: ignore[attr-defined]
     fake.internal = print  # type: ignore[attr-defined]
+    fake.__all__.append("TABLE")  # type: ignore[attr-defined]
+    fake.TABLE = {"a": 1}  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "edgechain.sdk.testkit", fake)
     monkeypatch.setattr(edgechain.sdk, "testkit", fake, raising=False)
 
     source = "from edgechain.sdk.testkit import greet\ndef main():\n    return greet('chain')"
     assert run_contract(source).result == "hello chain"
+    source = "import edgechain.sdk.testkit\ndef main():\n    edgechain.sdk.testkit.TABLE['b'] = 2"
+    with pytest.raises(SandboxViolation, match="mappingproxy"):
+        run_contract(source)
+    source = "from edgechain.sdk.testkit import TABLE\ndef main():\n    TABLE['b'] = 2"
+    with pytest.raises(SandboxViolation, match="mappingproxy"):
+        run_contract(source)
+    assert fake.TABLE == {"a": 1}  # type: ignore[attr-defined]
+    with pytest.raises(SandboxViolation, match="has no 'nothing'"):
+        run_contract("from edgechain.sdk.testkit import nothing\ndef main():\n    pass")
     for attack in (
         "from edgechain.sdk.testkit import os\ndef main():\n    return os",
         "from edgechain.sdk.testkit import internal\ndef main():\n    return internal",

@@ -573,8 +573,10 @@ class SandboxGuards:
         if not allowed:
             self.violation(f"access to '{name}' of module '{module_name}'")
         if default is dataclasses.MISSING:
-            return self.guard_callable(getattr(module, name))
-        return self.guard_callable(getattr(module, name, default))
+            value = getattr(module, name)
+        else:
+            value = getattr(module, name, default)
+        return self._shielded(module, name, self.guard_callable(value))
 
     @staticmethod
     def _sdk_name_allowed(module: types.ModuleType, name: str) -> bool:
@@ -1180,15 +1182,22 @@ class SandboxGuards:
             return importlib.import_module(name)
         if is_sdk_module(name):
             module = importlib.import_module(name)
+            if not names:
+                return importlib.import_module(SDK_PACKAGE.split(".")[0])
+            # `from edgechain.sdk… import a, b` reads the names straight off the module that
+            # `__import__` returns: hand over a module holding only those, containers shielded.
+            selected = types.ModuleType(name)
             for imported in names:
-                value = getattr(module, imported, None)
-                if value is None and is_sdk_module(f"{name}.{imported}"):
-                    importlib.import_module(f"{name}.{imported}")
-                elif not self._sdk_name_allowed(module, imported):
+                if not hasattr(module, imported):
+                    try:
+                        importlib.import_module(f"{name}.{imported}")
+                    except ModuleNotFoundError:
+                        self.violation(f"'{name}' has no '{imported}'")
+                if not self._sdk_name_allowed(module, imported):
                     self.violation(f"'{imported}' may not be imported from '{name}'")
-            if names:
-                return module
-            return importlib.import_module(SDK_PACKAGE.split(".")[0])
+                value = getattr(module, imported)
+                setattr(selected, imported, self._shielded(module, imported, value))
+            return selected
         try:
             return self._import_sibling(name)
         except KeyError:
