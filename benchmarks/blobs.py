@@ -14,13 +14,16 @@ Measures, in one run on this machine:
   pseudo-random, the rest zeros; streamed to disk, never held in memory) split under a
   256 KiB blob limit (a manifest tree), stored, assembled and read back, with the
   process's peak resident memory (total, anonymous and file-backed).
-The network part (publishing through validators) is a TODO until the core lands.
+- the network part: the same model published through 4 in-process validators (blocks of
+  10 PublishDataBlob under the testnet policy, certified), against copyfile ×4, and a
+  fresh client store fetching it back from the validators (verified, mapped).
 Results are printed and saved to ``benchmarks/results/blobs.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
 import mmap
@@ -233,6 +236,62 @@ def measure_open_file(
     return len(reader.tensors)
 
 
+def bench_network(work: Path) -> dict[str, Any]:
+    """Publish through 4 in-process validators (testnet policy: 1 MB blobs, 10 per block),
+    certified block by block, then a fresh client store fetches it back from them."""
+    from edgechain.core.network import LocalNetwork
+    from edgechain.execution.policy import ResourceControlPolicy
+    from edgechain.storage.blob_fetch import BlobFetcher
+
+    path = model_path()
+    size = path.stat().st_size
+    expected = file_blake3(path)
+    policy = ResourceControlPolicy.testnet()
+    network = LocalNetwork.create(
+        validator_count=VALIDATORS, user_chain_count=1, directory=work / "net", policy=policy
+    )
+    client = network.client(0)
+    result: dict[str, Any] = {
+        "policy_blob_bytes": policy.maximum_blob_size,
+        "policy_blobs_per_block": policy.maximum_published_blobs,
+    }
+    with peak_memory() as memory:
+        start = time.perf_counter()
+        with (
+            path.open("rb") as file,
+            mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapping,
+            split_into_blobs(
+                mapping, policy.maximum_blob_size, MediaType.GGUF, path.name, drop_pages=True
+            ) as split,
+        ):
+            certificates = asyncio.run(
+                client.publish_split_file(split, blobs_per_block=BLOBS_PER_BLOCK)
+            )
+            manifest_id = split.manifest_id
+        result["publish_4_validators_s"] = time.perf_counter() - start
+    result["blocks"] = len(certificates)
+    result["publish_rss_growth_bytes"] = memory["peak_VmRSS"] - memory["baseline_VmRSS"]
+    copy_dir = work / "copies"
+    copy_dir.mkdir()
+    result["copyfile_4x_s"], _ = timed(lambda: copy_four_times(path, copy_dir, fsync=False))
+    shutil.rmtree(copy_dir)
+    result["ratio_publish_vs_copyfile"] = result["publish_4_validators_s"] / result["copyfile_4x_s"]
+    result["publish_MBps_per_validator"] = size / 1e6 / result["publish_4_validators_s"]
+
+    fresh = BlobStore(work / "fresh-client", policy.maximum_blob_size)
+    sources = {f"validator-{i}": node.download_blob for i, node in enumerate(network.nodes)}
+    fetcher = BlobFetcher(fresh, sources)
+    result["fetch_to_mapped_file_s"], fetched_path = timed(
+        lambda: asyncio.run(fetcher.fetch_file(manifest_id))
+    )
+    if file_blake3(fetched_path) != expected:
+        raise SystemExit("the fetched file differs from the model file")
+    result["fetched_blake3_matches"] = True
+    result["fetch_source_failures"] = len(fetcher.statistics.failures)
+    network.close()
+    return result
+
+
 def write_synthetic_file(path: Path, size: int) -> str:
     """Deterministic, sparse-ish: 1 MiB block i is pseudo-random when i % 8 == 0, else zero."""
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
@@ -332,11 +391,12 @@ def main() -> None:
             "SmolLM2 GGUF: 4 validator stores vs copyfile ×4; manifest id → mapped file",
             results["model"],
         )
-        # TODO(network): publish through 4 in-process validators once edgechain.core lands:
-        # blocks of PublishDataBlob under the policy's blobs-per-block limit, certificates,
-        # a fresh client fetching back. Not measured yet; no numbers are invented here.
-        results["network_publish"] = "not measured yet"
-        print("\nNetwork publish to 4 validators (core): not measured yet")
+        (work / "network").mkdir()
+        results["network_publish"] = bench_network(work / "network")
+        print_table(
+            "SmolLM2 GGUF published through 4 in-process validators; fetched by a fresh client",
+            results["network_publish"],
+        )
         if args.huge:
             (work / "huge").mkdir()
             results["huge"] = bench_huge(work / "huge")
