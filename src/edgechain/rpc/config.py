@@ -1,0 +1,122 @@
+"""A validator process's configuration file, and starting a validator from it.
+
+The file is JSON (written by ``edgechain net up``, readable and editable by hand):
+
+    {"name": "validator-0", "key_seed": "<64 hex digits>", "host": "127.0.0.1",
+     "port": 13100, "storage": "sqlite:/net/validator-0/state.sqlite",
+     "namespace": "validator_0", "blob_dir": "/net/validator-0/blobs", "shards": 1,
+     "genesis": "/net/genesis.cbor", "max_message_size": 67108864}
+
+``storage`` is a store URL (``sqlite:PATH`` or ``postgresql://…``); ``namespace`` picks
+the table in it, so several validators can share one PostgreSQL database while the
+shards of one validator share one table. ``genesis`` is the canonical encoding of a
+`GenesisConfig`, written into an empty store on first start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from edgechain.base.crypto import KeyPair
+from edgechain.base.encoding import decode
+from edgechain.core.network import GenesisConfig
+from edgechain.rpc.errors import RpcError
+from edgechain.rpc.protocol import DEFAULT_MAX_MESSAGE_SIZE, check_loopback_host
+from edgechain.rpc.server import make_server
+from edgechain.rpc.service import ValidatorService
+from edgechain.storage.blob_store import BlobStore
+from edgechain.storage.db_storage import DbStorage
+from edgechain.views.open_store import open_store
+
+
+class InvalidValidatorConfig(RpcError):
+    """A validator configuration file that is missing, unreadable or inconsistent."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorConfig:
+    """Everything one validator process needs to start."""
+
+    name: str
+    """A name for logs and files (``validator-0``)."""
+    key_seed: str
+    """Hex of the 32-byte seed of the validator's signing key."""
+    host: str
+    """The loopback address to listen on."""
+    port: int
+    """The TCP port to listen on."""
+    storage: str
+    """The key-value store URL (``sqlite:PATH`` or ``postgresql://…``)."""
+    namespace: str
+    """The table inside the store."""
+    blob_dir: str
+    """The content-addressed blob store's directory."""
+    shards: int
+    """How many worker shards (chains are partitioned among them by id)."""
+    genesis: str
+    """Path of the genesis file (canonical CBOR of a `GenesisConfig`)."""
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    """Largest request body accepted, in bytes."""
+
+    @property
+    def key_pair(self) -> KeyPair:
+        return KeyPair.from_seed(bytes.fromhex(self.key_seed))
+
+    @property
+    def address(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def save(self, path: Path) -> None:
+        """Write the file, readable by its owner only (it holds the validator's key seed)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(asdict(self), file, indent=2)
+
+    @classmethod
+    def load(cls, path: Path) -> ValidatorConfig:
+        try:
+            raw = json.loads(Path(path).read_text())
+            config = cls(**raw)
+        except (OSError, ValueError, TypeError) as exc:
+            raise InvalidValidatorConfig(f"cannot read validator config {path}: {exc}") from exc
+        if config.shards < 1:
+            raise InvalidValidatorConfig(f"{path}: shards must be at least 1, not {config.shards}")
+        try:
+            bytes.fromhex(config.key_seed)
+        except ValueError as exc:
+            raise InvalidValidatorConfig(f"{path}: key_seed is not hex") from exc
+        check_loopback_host(config.host)
+        return config
+
+
+def open_validator_service(config: ValidatorConfig) -> ValidatorService:
+    """Open the validator's store and blob store, write genesis if the store is empty, and
+    return its service with ``config.shards`` shards over the shared store."""
+    try:
+        genesis: GenesisConfig = decode(Path(config.genesis).read_bytes(), GenesisConfig)
+    except OSError as exc:
+        raise InvalidValidatorConfig(f"cannot read genesis file {config.genesis}: {exc}") from exc
+    key_pair = config.key_pair
+    if key_pair.public_key not in genesis.committee.validators:
+        raise InvalidValidatorConfig(
+            f"{config.name}: key {key_pair.public_key} is not in the genesis committee"
+        )
+    store = open_store(config.storage, config.namespace)
+    blob_store = BlobStore(config.blob_dir)
+    genesis.initialize(DbStorage(store, blob_store))
+    return ValidatorService(key_pair, [DbStorage(store, blob_store) for _ in range(config.shards)])
+
+
+def run_validator(config: ValidatorConfig) -> None:
+    """Serve the validator until SIGINT or SIGTERM."""
+    service = open_validator_service(config)
+    server = make_server(service, config.host, config.port, config.max_message_size)
+    try:
+        asyncio.run(server.serve())
+    finally:
+        service.close()

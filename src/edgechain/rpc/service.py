@@ -1,0 +1,197 @@
+"""`ValidatorService`: one validator's worker shards behind the `ValidatorNode` interface.
+
+A validator runs one or more worker *shards*; chain ``c`` belongs to shard
+``first 8 bytes of c's id (big-endian) mod shard count``. Each shard is a `WorkerState`
+with its own chain cache and its own single thread, so requests for different shards
+run concurrently while the requests of one chain are handled one at a time, in order
+of arrival. The shards share one key-value store (a PostgreSQL database or a SQLite
+file) and one blob store: certificates and blobs written by any shard are visible to
+all. Cross-chain requests that a certificate produces are routed to the recipient's
+shard and delivered before the call returns, so recipients' inboxes are up to date
+when the client hears back (as with `LocalValidatorNode`).
+
+The service also tells subscribers about every block it confirms (`subscribe`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from edgechain.base.blobs import Blob
+from edgechain.base.crypto import CryptoHash, KeyPair, PublicKey
+from edgechain.base.identifiers import BlobId, ChainId
+from edgechain.base.values import BlockHeight
+from edgechain.chain.certificate import Certificate, ConfirmedBlock, Timeout
+from edgechain.chain.proposal import BlockProposal
+from edgechain.core.chain_info import ChainInfoQuery, ChainInfoResponse
+from edgechain.core.cross_chain import CrossChainRequest, UpdateRecipient
+from edgechain.core.errors import ClientError
+from edgechain.core.worker import WorkerState
+from edgechain.rpc.metrics import ValidatorMetrics
+from edgechain.rpc.protocol import NewBlock
+from edgechain.storage.storage import Storage
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NOTIFICATION_QUEUE_SIZE = 10_000
+"""Notifications kept for a slow subscriber before it is dropped."""
+
+
+def shard_of(chain_id: ChainId, shard_count: int) -> int:
+    """The shard that holds ``chain_id`` among ``shard_count`` shards."""
+    return int.from_bytes(chain_id.hash.digest[:8], "big") % shard_count
+
+
+class Subscriber:
+    """One subscriber's queue of notifications, for the chains it asked about."""
+
+    def __init__(self, chain_ids: frozenset[ChainId]) -> None:
+        self.chain_ids = chain_ids
+        """The chains it hears about (empty: all)."""
+        self.queue: asyncio.Queue[NewBlock | None] = asyncio.Queue(NOTIFICATION_QUEUE_SIZE)
+        """Notifications to send; None means: too slow, disconnect."""
+
+    def wants(self, chain_id: ChainId) -> bool:
+        return not self.chain_ids or chain_id in self.chain_ids
+
+
+class ValidatorService:
+    """A validator's shards served as a `ValidatorNode` (in this process; the server puts it on HTTP)."""
+
+    def __init__(self, key_pair: KeyPair, shard_storages: list[Storage]) -> None:
+        if not shard_storages:
+            raise ClientError("a validator needs at least one worker shard")
+        self.key_pair = key_pair
+        """The validator's signing key."""
+        self.workers = [WorkerState(storage, key_pair) for storage in shard_storages]
+        """One worker per shard (routing, not a chain filter, keeps chains apart)."""
+        self.metrics = ValidatorMetrics()
+        """What ``/metrics`` reports."""
+        self._executors = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shard-{index}")
+            for index in range(len(shard_storages))
+        ]
+        self._subscribers: list[Subscriber] = []
+        self._notified_heights: dict[ChainId, BlockHeight] = {}
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self.key_pair.public_key
+
+    @property
+    def shard_count(self) -> int:
+        return len(self.workers)
+
+    async def _on_shard(self, chain_id: ChainId, call: Callable[[WorkerState], T]) -> T:
+        index = shard_of(chain_id, self.shard_count)
+        worker = self.workers[index]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executors[index], call, worker)
+
+    # ---------------------------------------------------------- ValidatorNode
+
+    async def handle_block_proposal(self, proposal: BlockProposal) -> ChainInfoResponse:
+        chain_id = proposal.content.block.chain_id
+        response = await self._on_shard(chain_id, lambda w: w.handle_block_proposal(proposal))
+        if response.vote is not None:
+            self.metrics.votes_signed += 1
+        return response
+
+    async def handle_certificate(self, certificate: Certificate) -> ChainInfoResponse:
+        value = certificate.value
+        chain_id = (
+            value.chain_id if isinstance(value, Timeout) else certificate.executed_block.block.chain_id
+        )
+        response, requests = await self._on_shard(
+            chain_id, lambda w: w.handle_certificate(certificate)
+        )
+        await self.deliver(requests)
+        if response.vote is not None:
+            self.metrics.votes_signed += 1
+        if isinstance(value, ConfirmedBlock):
+            height = value.executed_block.block.height
+            notified = self._notified_heights.get(chain_id)
+            is_new = notified is None or height > notified
+            if is_new and response.info.next_block_height == height.next():
+                self._notified_heights[chain_id] = height
+                self._notify(NewBlock(chain_id, height, certificate.hash()))
+        return response
+
+    async def handle_chain_info_query(self, query: ChainInfoQuery) -> ChainInfoResponse:
+        response = await self._on_shard(query.chain_id, lambda w: w.handle_chain_info_query(query))
+        if response.vote is not None:
+            self.metrics.votes_signed += 1
+        return response
+
+    async def upload_blob(self, blob: Blob) -> BlobId:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executors[0], self.workers[0].handle_upload_blob, blob)
+
+    async def download_blob(self, blob_id: BlobId) -> Blob:
+        loop = asyncio.get_running_loop()
+        storage = self.workers[0].storage
+        return await loop.run_in_executor(self._executors[0], storage.read_blob, blob_id)
+
+    async def download_certificates(self, hashes: list[CryptoHash]) -> list[Certificate]:
+        loop = asyncio.get_running_loop()
+        storage = self.workers[0].storage
+        return await loop.run_in_executor(self._executors[0], storage.read_certificates, hashes)
+
+    # ------------------------------------------------------------ cross-chain
+
+    async def deliver(self, requests: list[CrossChainRequest]) -> None:
+        """Handle cross-chain requests on their chains' shards, and the ones they produce."""
+        queue = deque(requests)
+        while queue:
+            request = queue.popleft()
+            target = request.recipient if isinstance(request, UpdateRecipient) else request.sender
+            queue.extend(
+                await self._on_shard(target, lambda w, r=request: w.handle_cross_chain_request(r))  # type: ignore[misc]
+            )
+
+    # ---------------------------------------------------------- notifications
+
+    def subscribe(self, chain_ids: frozenset[ChainId]) -> Subscriber:
+        """Start queueing new-block notifications for ``chain_ids`` (empty: all chains)."""
+        subscriber = Subscriber(chain_ids)
+        self._subscribers.append(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
+
+    def _notify(self, notification: NewBlock) -> None:
+        self.metrics.blocks_confirmed += 1
+        for subscriber in list(self._subscribers):
+            if not subscriber.wants(notification.chain_id):
+                continue
+            try:
+                subscriber.queue.put_nowait(notification)
+                self.metrics.notifications_sent += 1
+            except asyncio.QueueFull:
+                logger.warning("dropping a subscriber that fell %d notifications behind",
+                               NOTIFICATION_QUEUE_SIZE)
+                self.unsubscribe(subscriber)
+                subscriber.queue = asyncio.Queue(1)
+                subscriber.queue.put_nowait(None)
+
+    def close(self) -> None:
+        """Stop the shard threads and close every shard's storage once."""
+        for executor in self._executors:
+            executor.shutdown(wait=True)
+        closed: set[int] = set()
+        for worker in self.workers:
+            storage = worker.storage
+            close = getattr(storage, "close", None)
+            store = getattr(storage, "store", storage)
+            if close is not None and id(store) not in closed:
+                closed.add(id(store))
+                close()
