@@ -266,3 +266,34 @@ def test_split_and_chunk_iteration_never_copy_the_whole_file(tmp_path: Path) -> 
     assert total == 8 << 20
     # A chunk or two in flight plus the chunk list and manifest: far below the 8 MiB file.
     assert peak < 4 * chunk_size + (256 << 10), peak
+
+
+@settings(max_examples=200, deadline=None)
+@given(content=st.binary(max_size=200))
+def test_parse_manifest_of_arbitrary_bytes_fails_only_with_a_manifest_error(content: bytes) -> None:
+    try:
+        manifest = parse_manifest(content)
+    except ManifestError:
+        return
+    assert encode(manifest) == content  # whatever parses is canonical
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    lengths=st.lists(st.integers(-3, 1 << 40), max_size=5),
+    total=st.integers(0, 1 << 42),
+)
+def test_parse_manifest_accepts_exactly_the_lengths_that_add_up(
+    lengths: list[int], total: int
+) -> None:
+    entries = tuple(
+        ManifestEntry(BlobId.for_content(BlobType.DATA, bytes([index])), length)
+        for index, length in enumerate(lengths)
+    )
+    content = encode(Manifest(entries, total, CryptoHash(bytes(32)), MediaType.GGUF))
+    adds_up = all(length > 0 for length in lengths) and sum(lengths) == total and total > 0
+    if adds_up:
+        assert parse_manifest(content).total_length == total
+    else:
+        with pytest.raises(ManifestError):
+            parse_manifest(content)
