@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import mmap
+import os
 import random
+import time
 from pathlib import Path
 
 import blake3
@@ -434,3 +436,16 @@ def test_every_read_is_verified_even_after_a_first_good_read(
     lenient.write_blob(again.id, again.content)
     flip_byte(lenient.blob_path(again.id), 5)
     assert lenient.read_blob(again.id) != again.content  # served: the documented trade-off
+
+
+def test_stale_temporary_assemblies_are_removed_on_open(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "store", durable=False)
+    stale = store.root / "files" / ".abc.1234.tmp"
+    fresh = store.root / "files" / ".def.5678.tmp"
+    stale.write_bytes(b"half a model")
+    fresh.write_bytes(b"being assembled by another process")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    BlobStore(store.root, durable=False)
+    assert not stale.exists()
+    assert fresh.exists()

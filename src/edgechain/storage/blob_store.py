@@ -65,6 +65,9 @@ from edgechain.storage.errors import (
 
 logger = logging.getLogger(__name__)
 
+STALE_TEMPORARY_AGE = 3600.0
+"""Seconds after which a leftover temporary file in ``files/`` is deemed abandoned."""
+
 _COPY_BUFFER_SIZE = 4 << 20
 """Bytes read at a time when hashing a cached file."""
 
@@ -96,6 +99,7 @@ class BlobStore:
         self._quarantine_dir = self.root / "quarantine"
         for directory in (self._blobs_dir, self._files_dir, self._quarantine_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temporary_files()
         self._lock = threading.Lock()
         self._assembly_lock = threading.Lock()
         self._verified_blobs: set[BlobId] = set()
@@ -284,6 +288,19 @@ class BlobStore:
             with self._lock:
                 self._verified_blobs.add(blob_id)
         return content
+
+    def _remove_stale_temporary_files(self) -> None:
+        """Delete assemblies left by a crashed process (they can be as large as a model).
+
+        Only files older than STALE_TEMPORARY_AGE are removed: a younger one may belong to
+        another process assembling right now.
+        """
+        cutoff = time.time() - STALE_TEMPORARY_AGE
+        for temporary in self._files_dir.glob(".*.tmp"):
+            with suppress(FileNotFoundError):
+                if temporary.stat().st_mtime < cutoff:
+                    temporary.unlink()
+                    logger.info("removed stale temporary file %s", temporary)
 
     def _needs_verification(self, blob_id: BlobId) -> bool:
         if self.verify_every_read:
