@@ -32,7 +32,12 @@ from edgechain.execution.modules import (
     pack_application,
     read_application_sources,
 )
-from edgechain.execution.operations import CreateApplication, Operation, PublishModule, UserOperation
+from edgechain.execution.operations import (
+    CreateApplication,
+    Operation,
+    PublishModule,
+    UserOperation,
+)
 from edgechain.execution.policy import ResourceControlPolicy
 from edgechain.execution.service_runtime import (
     ServiceConfig,
@@ -91,9 +96,13 @@ class ApplicationTester:
         """Propose and certify a block of ``operations`` on user ``user``'s chain."""
         return await self.clients[user].execute_operations(operations, blobs=blobs)
 
-    async def publish_module(self, directory: Path | str | ApplicationModule, *, user: int = 0) -> ModuleId:
+    async def publish_module(
+        self, directory: Path | str | ApplicationModule, *, user: int = 0
+    ) -> ModuleId:
         """Pack an application directory and publish it; return its module id."""
-        module = directory if isinstance(directory, ApplicationModule) else pack_application(directory)
+        module = (
+            directory if isinstance(directory, ApplicationModule) else pack_application(directory)
+        )
         await self.execute_operations(
             [PublishModule(module.module_id)], user=user, blobs=module.blobs
         )

@@ -79,7 +79,9 @@ def execute_block(
         )
     checker, blob_source = blob_access(blob_checker)
     try:
-        committee = validate_block(chain_state, block, local_time, checker, require_received_bundles)
+        committee = validate_block(
+            chain_state, block, local_time, checker, require_received_bundles
+        )
         executor = chain_state.execution_state.block_executor(
             _block_context(chain_state.chain_id, block), committee.policy, checker, blob_source
         )

@@ -55,9 +55,11 @@ def unpack_sources(content: bytes, blob_type: BlobType) -> dict[str, str]:
     """The modules packed in a bytecode blob; raise InvalidModule if it is not a valid pack."""
     expected = CONTRACT_MODULES if blob_type == BlobType.CONTRACT_BYTECODE else SERVICE_MODULES
     try:
-        pairs = decode(content, PackedSources)
+        pairs: PackedSources = decode(content, PackedSources)
     except EncodingError as error:
-        raise InvalidModule(f"{blob_type.name.lower()} blob is not a packed module: {error}") from error
+        raise InvalidModule(
+            f"{blob_type.name.lower()} blob is not a packed module: {error}"
+        ) from error
     names = tuple(name for name, _ in pairs)
     if names != expected:
         raise InvalidModule(

@@ -27,7 +27,11 @@ from edgechain.base.encoding import decode, encode
 from edgechain.base.errors import EncodingError
 from edgechain.base.identifiers import ApplicationId, BlobId, BlobType, ChainId
 from edgechain.base.values import BlockHeight, Timestamp
-from edgechain.execution.applications import ApplicationDescription, ApplicationStorageView, service_blob_id
+from edgechain.execution.applications import (
+    ApplicationDescription,
+    ApplicationStorageView,
+    service_blob_id,
+)
 from edgechain.execution.blobs import BlobSource
 from edgechain.execution.errors import (
     BlobsNotFound,
@@ -137,7 +141,9 @@ def find_service_class(module: types.ModuleType) -> Any:
         and callable(getattr(value, "handle_query", None))
     ]
     if len(found) != 1:
-        raise InvalidModule(f"service.py must define exactly one Service subclass; found {len(found)}")
+        raise InvalidModule(
+            f"service.py must define exactly one Service subclass; found {len(found)}"
+        )
     return found[0]
 
 
@@ -219,11 +225,11 @@ class ServiceRuntimeImpl:
             if callable(open_blob):
                 try:
                     return memoryview(open_blob(blob_id))
-                except Exception as error:  # noqa: BLE001 - any storage failure means: not here
+                except Exception as error:
                     raise BlobsNotFound([blob_id]) from error
         try:
             return source.read_blob(blob_id).content
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             raise BlobsNotFound([blob_id]) from error
 
     def fetch_url(self, url: str) -> bytes:
@@ -292,14 +298,16 @@ def query_service(context: ServiceContext, application_id: ApplicationId, reques
     """Load the application's service over ``context`` and answer ``request``."""
     description = context.state.applications.get(application_id)
     if description is None:
-        raise UnknownApplication(f"application {application_id} is not known on chain {context.chain_id}")
+        raise UnknownApplication(
+            f"application {application_id} is not known on chain {context.chain_id}"
+        )
     blob_id = service_blob_id(description.module_id)
     source = context.blob_source
     if source is None:
         raise BlobsNotFound([blob_id])
     try:
         content = source.read_blob(blob_id).content
-    except Exception as error:  # noqa: BLE001 - any storage failure means: not here
+    except Exception as error:
         raise BlobsNotFound([blob_id]) from error
     module = load_service_module(content, blob_id.hash)
     service_class = find_service_class(module)

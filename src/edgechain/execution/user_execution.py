@@ -51,7 +51,12 @@ from edgechain.execution.operations import CreateApplication, PublishModule, Tra
 from edgechain.execution.policy import ResourceControlPolicy
 from edgechain.execution.resources import ResourceTracker
 from edgechain.execution.runtime import BLOB_BYTES_PER_FUEL, RUNTIME_CALL_FUEL
-from edgechain.execution.sandbox import CompiledContract, ContractSandbox, FuelMeter, compile_contract
+from edgechain.execution.sandbox import (
+    CompiledContract,
+    ContractSandbox,
+    FuelMeter,
+    compile_contract,
+)
 from edgechain.execution.storage_access import (
     STATE_ACCESS_FUEL,
     STATE_BYTES_PER_FUEL,
@@ -215,7 +220,9 @@ class UserExecution:
             )
         )
 
-    def execute_operation(self, application_id: ApplicationId, payload: bytes) -> list[OutgoingMessage]:
+    def execute_operation(
+        self, application_id: ApplicationId, payload: bytes
+    ) -> list[OutgoingMessage]:
         """Run a block's user operation; return the messages it sends."""
 
         def operate(contract: Any, abi: Any) -> Any:
@@ -333,14 +340,18 @@ def _decode(payload: bytes, value_type: Any, what: str) -> Any:
     try:
         return decode(payload, value_type)
     except EncodingError as error:
-        raise InvalidApplicationData(f"{what} bytes do not decode as the ABI says: {error}") from error
+        raise InvalidApplicationData(
+            f"{what} bytes do not decode as the ABI says: {error}"
+        ) from error
 
 
 def _encode(value: Any, value_type: Any, what: str) -> bytes:
     try:
         return encode(value, value_type)
     except EncodingError as error:
-        raise InvalidApplicationData(f"{what} cannot be encoded as the ABI says: {error}") from error
+        raise InvalidApplicationData(
+            f"{what} cannot be encoded as the ABI says: {error}"
+        ) from error
 
 
 def _find_contract_class(module: Any) -> Any:
@@ -361,6 +372,26 @@ def _find_contract_class(module: Any) -> Any:
             f"contract.py must define exactly one Contract subclass; found {len(found)}"
         )
     return found[0]
+
+
+class _MeteredAccountant:
+    """Charges a contract's state accesses: fuel and the block's byte counters, before the access.
+
+    Held only by the runtime's private storage, so contract code can never call it.
+    """
+
+    __slots__ = ("_runtime",)
+
+    def __init__(self, runtime: ContractRuntimeImpl) -> None:
+        self._runtime = runtime
+
+    def charge_state_read(self, size: int) -> None:
+        self._runtime._charge(STATE_ACCESS_FUEL + size // STATE_BYTES_PER_FUEL)
+        self._runtime._execution.tracker.charge_read(size)
+
+    def charge_state_write(self, size: int) -> None:
+        self._runtime._charge(STATE_ACCESS_FUEL + size // STATE_BYTES_PER_FUEL)
+        self._runtime._execution.tracker.charge_write(size)
 
 
 class ContractRuntimeImpl:
@@ -389,7 +420,7 @@ class ContractRuntimeImpl:
         self._message = message
         self._active = True
         storage_view = execution.state.application_states.load_entry(self._application_id)
-        self._storage = ApplicationStorage(storage_view, self)
+        self._storage = ApplicationStorage(storage_view, _MeteredAccountant(self))
 
     # -- charging
 
@@ -397,16 +428,6 @@ class ContractRuntimeImpl:
         if not self._active or not self._transaction.active:
             raise SandboxViolation("use of a contract runtime after its transaction ended")
         self._transaction.meter.charge(fuel)
-
-    def charge_state_read(self, size: int) -> None:
-        """(StorageAccountant) fuel and the block's read counter, before a state read."""
-        self._charge(STATE_ACCESS_FUEL + size // STATE_BYTES_PER_FUEL)
-        self._execution.tracker.charge_read(size)
-
-    def charge_state_write(self, size: int) -> None:
-        """(StorageAccountant) fuel and the block's write counter, before a state write."""
-        self._charge(STATE_ACCESS_FUEL + size // STATE_BYTES_PER_FUEL)
-        self._execution.tracker.charge_write(size)
 
     # -- facts
 
@@ -469,7 +490,9 @@ class ContractRuntimeImpl:
     ) -> None:
         self._charge(RUNTIME_CALL_FUEL)
         if not isinstance(destination, ChainId):
-            raise InvalidApplicationData(f"send_message destination must be a ChainId, got {destination!r}")
+            raise InvalidApplicationData(
+                f"send_message destination must be a ChainId, got {destination!r}"
+            )
         payload = _encode(message, self._loaded.abi.Message, "message")
         self._charge(len(payload) // STATE_BYTES_PER_FUEL)
         self._transaction.outgoing.append(
@@ -499,15 +522,13 @@ class ContractRuntimeImpl:
         self._charge(RUNTIME_CALL_FUEL)
         execution = self._execution
         transaction = self._transaction
-        if application_id not in self._loaded.description.required_application_ids and (
-            application_id != self._application_id
-        ):
-            # Linera requires callees to be declared; we require them to be known here.
-            if not execution.state.applications.contains(application_id):
-                raise UnknownApplication(
-                    f"application {self._application_id} calls {application_id}, unknown on"
-                    f" chain {execution.block.chain_id}"
-                )
+        # Linera requires callees to be declared in the description; we require them to be
+        # known on this chain (created here or arrived by a message).
+        if not execution.state.applications.contains(application_id):
+            raise UnknownApplication(
+                f"application {self._application_id} calls {application_id}, unknown on"
+                f" chain {execution.block.chain_id}"
+            )
         callee = execution._load(application_id, transaction.meter)
         payload = _encode(operation, callee.abi.Operation, "call")
         self._charge(len(payload) // STATE_BYTES_PER_FUEL)

@@ -32,3 +32,16 @@ class GenerationError(MLError):
 
 class UnsupportedTensorType(ModelFormatError, UnsupportedModel):
     """A model file naming a tensor element type that exists but that we do not read."""
+
+
+class ModelHashMismatch(MLError):
+    """Model bytes whose BLAKE3 differs from the hash that pinned them (nothing was parsed or cached)."""
+
+    def __init__(self, what: str, expected_hex: str, actual_hex: str) -> None:
+        self.what = what
+        self.expected_hex = expected_hex
+        self.actual_hex = actual_hex
+        super().__init__(
+            f"{what}: the model's bytes hash to BLAKE3 {actual_hex}, but {expected_hex} was pinned;"
+            " refusing to load it"
+        )

@@ -8,7 +8,7 @@ ValidatorConfig        a validator process's configuration file; run_validator s
 
 from __future__ import annotations
 
-from edgechain.rpc.client import RemoteValidatorNode
+from edgechain.rpc.client import RemoteValidatorNode, close_nodes, remote_nodes
 from edgechain.rpc.config import (
     InvalidValidatorConfig,
     ValidatorConfig,
@@ -40,8 +40,10 @@ __all__ = [
     "ValidatorConfig",
     "ValidatorService",
     "build_app",
+    "close_nodes",
     "make_server",
     "open_validator_service",
+    "remote_nodes",
     "run_validator",
     "shard_of",
 ]

@@ -35,6 +35,7 @@ from edgechain.chain.certificate import Certificate
 from edgechain.chain.proposal import BlockProposal
 from edgechain.core.chain_info import ChainInfoQuery, ChainInfoResponse
 from edgechain.core.errors import ValidatorOffline
+from edgechain.core.network import GenesisConfig
 from edgechain.rpc.errors import MalformedMessage, MessageTooLarge
 from edgechain.rpc.protocol import (
     CBOR_CONTENT_TYPE,
@@ -218,3 +219,19 @@ class RemoteValidatorNode:
 
     def __repr__(self) -> str:
         return f"RemoteValidatorNode({self.address}, {self.public_key!r})"
+
+
+def remote_nodes(
+    genesis: GenesisConfig, *, timeout: float = 5.0, retries: int = 2
+) -> list[RemoteValidatorNode]:
+    """A `RemoteValidatorNode` for every validator of the genesis committee, at its address."""
+    return [
+        RemoteValidatorNode(state.network_address, public_key, timeout=timeout, retries=retries)
+        for public_key, state in genesis.committee.validators.items()
+    ]
+
+
+async def close_nodes(nodes: list[RemoteValidatorNode]) -> None:
+    """Close every node's connection pool."""
+    for node in nodes:
+        await node.aclose()

@@ -44,6 +44,7 @@ __all__ = [
     "RegisterView",
     "RootView",
     "Service",
+    "ServiceRuntime",
     "SetView",
     "Timestamp",
 ]

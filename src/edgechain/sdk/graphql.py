@@ -17,7 +17,9 @@ def build_schema(query: type, mutation: type | None = None) -> strawberry.Schema
     return strawberry.Schema(query=query, mutation=mutation)
 
 
-def run_graphql(schema: strawberry.Schema, request: str | dict[str, Any], root: object) -> dict[str, Any]:
+def run_graphql(
+    schema: strawberry.Schema, request: str | dict[str, Any], root: object
+) -> dict[str, Any]:
     """Execute ``request`` (a query string or ``{"query", "variables", "operationName"}``).
 
     Returns ``{"data": …}`` and, when something failed, ``"errors": [{"message": …}, …]``.

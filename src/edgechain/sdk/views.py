@@ -81,7 +81,9 @@ class RegisterHandle(Generic[V]):
 
     __slots__ = ("_default", "_key", "_storage", "_type")
 
-    def __init__(self, storage: ApplicationStorage, key: bytes, value_type: Any, default: V) -> None:
+    def __init__(
+        self, storage: ApplicationStorage, key: bytes, value_type: Any, default: V
+    ) -> None:
         self._storage = storage
         self._key = key
         self._type = value_type
@@ -153,7 +155,8 @@ class MapHandle(Generic[K, V]):
         """Every key, in the order of their encodings."""
         start = len(self._prefix)
         return [
-            decode(raw[start:], self._key_type) for raw in self._storage.keys_with_prefix(self._prefix)
+            decode(raw[start:], self._key_type)
+            for raw in self._storage.keys_with_prefix(self._prefix)
         ]
 
     def items(self) -> list[tuple[K, V]]:
@@ -210,7 +213,8 @@ class SetHandle(Generic[K]):
         """Every element, in the order of their encodings."""
         start = len(self._prefix)
         return [
-            decode(raw[start:], self._key_type) for raw in self._storage.keys_with_prefix(self._prefix)
+            decode(raw[start:], self._key_type)
+            for raw in self._storage.keys_with_prefix(self._prefix)
         ]
 
     def count(self) -> int:

@@ -73,7 +73,7 @@ _COPY_BUFFER_SIZE = 4 << 20
 
 
 class BlobStore:
-    """Blob files on disk, addressed by `BlobId`, verified on write and on first read."""
+    """Blob files on disk, addressed by `BlobId`, verified when written and when served."""
 
     def __init__(
         self,
@@ -113,7 +113,7 @@ class BlobStore:
         return self._blobs_dir / digest[:2] / f"{digest}.{blob_id.blob_type.name.lower()}"
 
     def contains(self, blob_id: BlobId) -> bool:
-        """Whether a file for the blob exists (it is verified when first read)."""
+        """Whether a file for the blob exists (not hashed: see ``missing_verified``)."""
         return self.blob_path(blob_id).is_file()
 
     def missing(self, blob_ids: Iterable[BlobId]) -> list[BlobId]:

@@ -656,10 +656,37 @@ class SandboxGuards:
     # -- items and writes
 
     def getitem(self, obj: Any, key: Any) -> Any:
-        """`_getitem_`: a slice of a builtin sequence is priced by the length it copies."""
+        """`_getitem_`: a slice of a builtin sequence is priced by the length it copies, a tuple
+        key by its length (hashing it walks it)."""
         if isinstance(key, slice) and isinstance(obj, list | tuple | str | bytes):
             self.charge_elements(true_len(range(*key.indices(true_len(obj)))))
+        elif isinstance(key, tuple):
+            self.charge_elements(true_len(key))
         return obj[key]
+
+    def item_key(self, key: Any) -> Any:
+        """`_key_(k)` for `obj[k] = …` and `del obj[k]`: a tuple key is priced by its length."""
+        if isinstance(key, tuple):
+            self.charge_elements(true_len(key))
+        return key
+
+    def builtin_isinstance(self, value: Any, classes: Any) -> bool:
+        """The `isinstance` builtin: a tuple of classes is priced by its (nested) size."""
+        self._price_class_tuple(classes)
+        return isinstance(value, classes)
+
+    def builtin_issubclass(self, cls: Any, classes: Any) -> bool:
+        """The `issubclass` builtin: a tuple of classes is priced by its (nested) size."""
+        self._price_class_tuple(classes)
+        return issubclass(cls, classes)
+
+    def _price_class_tuple(self, classes: Any) -> None:
+        pending = [classes]
+        while pending:
+            current = pending.pop()
+            if isinstance(current, tuple):
+                self.charge_elements(true_len(current))
+                pending.extend(current)
 
     def write(self, obj: Any) -> Any:
         """`_write_`: the object an assignment `obj.attr = …` or `obj[key] = …` may change."""
@@ -684,6 +711,7 @@ class SandboxGuards:
 
     def augmented_item(self, target: Any, key: Any, op: str, value: Any) -> None:
         """`_augitem_(obj, key, op, value)` for `obj[key] op= value`."""
+        self.item_key(key)
         current = target[key]
         target[key] = self.binop(op[:-1], current, value)
 
@@ -863,7 +891,7 @@ class SandboxGuards:
     def contains(self, container: Any, item: Any) -> bool:
         """`_contains_(b, a)` for `a in b`: priced by what the membership test scans."""
         if isinstance(container, dict | set | frozenset | types.MappingProxyType):
-            self.charge(self.costs.element)
+            self.charge_elements(true_len(item) if isinstance(item, tuple) else 1)
         elif isinstance(container, range):
             if isinstance(item, int):
                 self.charge(self.costs.element)
@@ -1229,8 +1257,8 @@ class SandboxGuards:
                 "hasattr": self.builtin_hasattr,
                 "hex": self.radix_text(hex),
                 "int": int,
-                "isinstance": isinstance,
-                "issubclass": issubclass,
+                "isinstance": self.builtin_isinstance,
+                "issubclass": self.builtin_issubclass,
                 "iter": self.builtin_iter,
                 "len": len,
                 "list": list,
@@ -1288,5 +1316,6 @@ class SandboxGuards:
             "_text_": self.text,
             "_star_": self.star,
             "_star_kw_": self.star_kw,
+            "_key_": self.item_key,
             "_call_": self.call_function,
         }

@@ -160,7 +160,20 @@ class FuelInstrumenter(ast.NodeTransformer):
         ):
             # `items[a:b] = iterable` fills the list from the iterable in C: price it first.
             node.value = _call("_star_", node.value)
+        self._price_item_keys(node.targets)
         return node
+
+    def visit_Delete(self, node: ast.Delete) -> ast.AST:
+        self.generic_visit(node)
+        self._price_item_keys(node.targets)
+        return node
+
+    @staticmethod
+    def _price_item_keys(targets: list[ast.expr]) -> None:
+        # Hashing a tuple key walks the tuple (tuples do not cache their hash).
+        for target in targets:
+            if isinstance(target, ast.Subscript) and not isinstance(target.slice, ast.Slice):
+                target.slice = _call("_key_", target.slice)
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         self.generic_visit(node)

@@ -32,8 +32,9 @@ def sniff_format(source: ModelSource) -> str:
         return "gguf"
     if len(head) >= 4 and int.from_bytes(head[:4], "little") == LLAMA2C_MAGIC:
         return "llama2c"
-    if len(head) >= 9 and head[8:9] == b"{":
-        return "safetensors"
+    size = int(byte_source.data.size)
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"  # (a llama2.c header read as a u64 length is >= 2^32)
     if len(head) >= 8:
         return "llama2c"
     raise ModelFormatError(f"{byte_source.name}: too short ({len(head)} bytes) to be a model file")
