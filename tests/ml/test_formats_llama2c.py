@@ -130,3 +130,9 @@ def test_nan_weight_is_named_by_validate_tensors(tmp_path: Path, version: int) -
         bad = write_llama2c(tmp_path / "bad.bin", model, version)
     with pytest.raises(ModelFormatError, match=r"blk\.1\.attn_k\.weight"):
         validate_tensors(read_llama2c(bad))
+
+
+def test_llama2c_with_123_layers_is_not_taken_for_safetensors() -> None:
+    header = legacy_header(64, 128, 123, 4, 2, 320, 64)
+    assert header[8:9] == b"{"
+    assert sniff_format(header + bytes(64)) == "llama2c"
