@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from edgechain.sdk import Contract
+
 from .abi import CounterAbi, Increment
 from .state import CounterState
-
-from edgechain.sdk import Contract
 
 
 class CounterContract(Contract):

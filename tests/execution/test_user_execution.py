@@ -55,7 +55,9 @@ async def new_probe(
     )
 
 
-async def operate(tester: ApplicationTester, app: ApplicationId, operation: Any, user: int = 0) -> Any:
+async def operate(
+    tester: ApplicationTester, app: ApplicationId, operation: Any, user: int = 0
+) -> Any:
     return await tester.execute_operation(app, operation, abi=ProbeAbi, user=user)
 
 
@@ -113,7 +115,9 @@ def test_unknown_application_and_undecodable_operation_fail_the_block() -> None:
     async def scenario(tester: ApplicationTester) -> None:
         app = await new_probe(tester)
         with pytest.raises(UnknownApplication):
-            await tester.execute_operations([UserOperation(ApplicationId(app.hash.of_bytes(b"x")), b"")])
+            await tester.execute_operations(
+                [UserOperation(ApplicationId(app.hash.of_bytes(b"x")), b"")]
+            )
         with pytest.raises(InvalidApplicationData):
             await tester.execute_operations([UserOperation(app, b"\xff")])
         assert query(tester, app, "total") == 0
@@ -132,7 +136,9 @@ def test_writes_of_a_failing_operation_do_not_persist() -> None:
 
 
 def test_an_endless_loop_runs_out_of_fuel_under_the_policy_limit() -> None:
-    policy = dataclasses.replace(ResourceControlPolicy.no_fees(), maximum_fuel_per_transaction=50_000)
+    policy = dataclasses.replace(
+        ResourceControlPolicy.no_fees(), maximum_fuel_per_transaction=50_000
+    )
 
     async def scenario(tester: ApplicationTester) -> None:
         app = await new_probe(tester, start=2)
