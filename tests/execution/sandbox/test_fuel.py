@@ -213,12 +213,16 @@ def test_list_growing_while_a_comprehension_iterates_it_runs_out_of_fuel(
     run_contract: RunContract,
 ) -> None:
     with pytest.raises(OutOfFuel):
-        run_contract("def main():\n    items = [0]\n    [items.append(x) for x in items]")
+        run_contract(
+            "def main():\n    items = [0]\n    [items.append(x) for x in items]", fuel=10**5
+        )
 
 
 def test_list_growing_while_a_loop_iterates_it_runs_out_of_fuel(run_contract: RunContract) -> None:
     with pytest.raises(OutOfFuel):
-        run_contract("def main():\n    items = [0]\n    for x in items:\n        items.append(x)")
+        run_contract(
+            "def main():\n    items = [0]\n    for x in items:\n        items.append(x)", fuel=10**5
+        )
 
 
 @pytest.mark.parametrize(
@@ -255,3 +259,24 @@ def test_slice_assignment_from_a_huge_iterable_is_priced(run_contract: RunContra
         "def main():\n    items = [1, 2, 3]\n    items[1:2] = (x for x in [7, 8])\n    return items"
     )
     assert run_contract(source).result == [1, 7, 8, 3]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "flag = isinstance(1, kinds)",
+        "flag = issubclass(int, (kinds,))",
+        "table[key] = 1",
+        "flag = key in table",
+        "value = table[key]",
+        "del table[key]\n        table[key] = 1",
+    ],
+)
+def test_builtins_that_walk_tuples_are_priced(run_contract: RunContract, statement: str) -> None:
+    source = (
+        "def main():\n    kinds = (str,) * 10 ** 4\n    key = (0,) * 10 ** 4\n"
+        "    table = {key: 0}\n"
+        f"    for _ in range(10 ** 6):\n        {statement}"
+    )
+    with pytest.raises(OutOfFuel):
+        run_contract(source, fuel=10**6)
