@@ -36,18 +36,23 @@ nowhere to print) and the like; float literals and true division `/` (contracts 
 `//` floors); set literals and set comprehensions (their iteration order depends on
 `PYTHONHASHSEED`); `yield` (generator functions; generator *expressions* are fine);
 `global`/`nonlocal` (state lives in views, not module globals); `async`; `match`; `except*`;
-annotations that are not type expressions (`typing.get_type_hints` evaluates them).
+annotations that are not type expressions (`typing.get_type_hints` evaluates them; without
+`from __future__ import annotations` Python evaluates them itself, through the guards);
+rebinding `super`; integer literals above 4000 digits; syntax nested deeper than 100 levels.
 
 **Refused at run time** (fatal `SandboxViolation`, also when contract code catches it):
 `getattr`/`hasattr` with private or frame names; `str.format`/`format_map` (they reach
 attributes through `{0.__class__}`); attributes of modules other than the allowed names
 (`dataclasses.sys` is refused); unbound methods of builtin classes (`str.ljust`) except
-`dict.fromkeys`, `int.from_bytes`, `bytes.fromhex`, `str.maketrans`; assignments into classes,
-modules or host objects (an SDK object only takes item assignment); iteration over sets;
+`dict.fromkeys`, `int.from_bytes`, `bytes.fromhex`, `str.maketrans`; `register` on a class
+(ABCs are shared with the host); assignments into classes, modules or host objects (an SDK
+object only takes item assignment); changing a dict or list that a host class, instance or
+module holds (contract code reads it as a read-only view or a priced copy); iteration over sets;
 results that are floats or sets (`2 ** -1`, `d.keys() & e.keys()`); text (`str`, `repr`,
 f-strings, `%`) of values whose default repr holds a memory address; integer text above
 `SandboxLimits.max_int_digits` (independent of the host's `sys.set_int_max_str_digits`);
-call depth above `SandboxLimits.max_call_depth`.
+call depth above `SandboxLimits.max_call_depth`; a builtin error message that holds an
+object's address (`[].index(obj)`).
 
 **Fuel** (prices in `CostTable`, charged *before* the work, `OutOfFuel` when the meter is
 empty): every block of statements pays `statement` × its length when it is entered, so a loop
@@ -59,7 +64,8 @@ run: `'x' * n` and `[0] * n` pay n, `a + b` the result's length, `a ** b` and `a
 result's words (quadratically above 4096 words), `a in b` the length of `b`, `a == b` / `<` …
 the smaller length, slices their length, `sorted` n·log2(n), `str.join`/`replace`/`ljust`/
 `expandtabs`/`translate` and `int.to_bytes` their result, other methods of str/bytes/list/
-tuple/dict their receiver's length, `bytes(n)` n, f-string and %-format widths their width.
+tuple/dict their receiver's length, `bytes(n)` n, f-string and %-format widths their width,
+tuple keys and `isinstance` class tuples their length.
 So `'x' * 10**10`, `[0] * 10**9`, `10**10**10` are refused before any memory is taken, and
 builtins that loop in C over lazy input (`sum(range(10**12))`, `None in range(10**15)`) run
 dry. Sizes are read with the builtin types' own `len`/`bit_length`, so a subclass that
