@@ -94,6 +94,10 @@ REFUSED_AT_COMPILATION = {
     "string annotation calling code": ("x: \"__import__('os')\" = 1", "annotation"),
     "annotation building data": ("x: [0] * 10 = 1", "annotation"),
     "annotated attribute": ("class X:\n    pass\nX.y: int = 1", "plain name"),
+    "private keyword argument": (
+        "import dataclasses\nx = dataclasses.field(_field_type=None)",
+        "_field_type",
+    ),
     "chained in": ("x = 1 in [1] in [[1]]", "chained"),
     "matrix multiplication": ("x = [1] @ [2]", "matrix"),
 }

@@ -282,6 +282,11 @@ class ContractPolicy(RestrictingNodeTransformer):
             return node
         return super().visit_Attribute(node)  # type: ignore[return-value]
 
+    def visit_keyword(self, node: ast.keyword) -> ast.AST:
+        if node.arg is not None and node.arg.startswith("_"):
+            self.error(node, f'keyword argument "{node.arg}" starts with "_"')
+        return super().visit_keyword(node)  # type: ignore[return-value]
+
     def check_attribute_name(self, node: ast.AST, name: str) -> None:
         if name.startswith("_"):
             self.error(node, f'"{name}" is an invalid attribute name because it starts with "_"')
