@@ -45,7 +45,6 @@ STDLIB_ALLOWED_NAMES: Mapping[str, frozenset[str]] = {
             "Union",
             "cast",
             "final",
-            "overload",
         }
     ),
     "enum": frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "auto", "unique"}),
