@@ -36,7 +36,12 @@ from edgechain.chain.errors import (
 )
 from edgechain.chain.inbox import START, check_removals
 from edgechain.chain.tip import ChainTipState
-from edgechain.execution.blobs import BlobChecker, blob_access, check_blobs_available
+from edgechain.execution.blobs import (
+    BlobChecker,
+    BlobSource,
+    blob_access,
+    check_blobs_available,
+)
 from edgechain.execution.committee import Committee
 from edgechain.execution.errors import InsufficientFundingForFees
 from edgechain.execution.messages import (
@@ -82,11 +87,16 @@ def execute_block(
         committee = validate_block(
             chain_state, block, local_time, checker, require_received_bundles
         )
+        published_bytes = _published_blob_bytes(
+            _where(block, chain_state), block, committee, blob_source
+        )
         executor = chain_state.execution_state.block_executor(
             _block_context(chain_state.chain_id, block), committee.policy, checker, blob_source
         )
         try:
-            return _apply_block(chain_state, block, committee, executor, require_received_bundles)
+            return _apply_block(
+                chain_state, block, committee, executor, require_received_bundles, published_bytes
+            )
         finally:
             executor.close()
     except BaseException:
@@ -231,6 +241,33 @@ def _check_incoming_bundles(
             inbox.check_removals(bundles, allow_unreceived=not require_received_bundles)
 
 
+def _where(block: Block, chain_state: ChainStateView) -> str:
+    return f"block {block.height} of chain {chain_state.chain_id}"
+
+
+def _published_blob_bytes(
+    where: str, block: Block, committee: Committee, blob_source: BlobSource | None
+) -> int:
+    """The total size of the blobs ``block`` publishes, each checked against the blob size limit.
+
+    Only where the node's blob source is reachable (availability itself is checked by
+    ``validate_block``); without one, sizes are neither checked nor charged.
+    """
+    if blob_source is None or not block.published_blob_ids:
+        return 0
+    policy = committee.policy
+    total = 0
+    for blob_id in block.published_blob_ids:
+        size = blob_source.read_blob(blob_id).size
+        if size > policy.maximum_blob_size:
+            raise PolicyViolation(
+                f"{where} publishes {blob_id} of {size} bytes; the limit is"
+                f" {policy.maximum_blob_size}"
+            )
+        total += size
+    return total
+
+
 def _block_context(chain_id: ChainId, block: Block) -> BlockContext:
     return BlockContext(
         chain_id=chain_id,
@@ -247,6 +284,7 @@ def _apply_block(
     committee: Committee,
     executor: BlockExecutor,
     require_received_bundles: bool,
+    published_bytes: int,
 ) -> BlockExecutionOutcome:
     execution_state = chain_state.execution_state
     messages: list[list[OutgoingMessage]] = []
@@ -273,7 +311,7 @@ def _apply_block(
         messages.append(executor.execute_operation(operation))
 
     system = execution_state.system
-    fees = _block_fees(block, messages, committee, executor)
+    fees = _block_fees(block, messages, committee, executor, published_bytes)
     if fees > Amount.zero():
         balance = system.balance.get()
         if fees > balance:
@@ -321,6 +359,7 @@ def _block_fees(
     messages: list[list[OutgoingMessage]],
     committee: Committee,
     executor: BlockExecutor,
+    published_bytes: int,
 ) -> Amount:
     policy = committee.policy
     if policy.no_prices():
@@ -331,6 +370,7 @@ def _block_fees(
             len(encode(message.message, Message)) for batch in messages for message in batch
         ],
         published_blob_count=len(block.published_blob_ids),
+        published_blob_bytes=published_bytes,
         fuel_used=executor.fuel_used,
         bytes_read=executor.user.tracker.bytes_read,
         bytes_written=executor.user.tracker.bytes_written,

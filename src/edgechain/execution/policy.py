@@ -3,8 +3,19 @@
 As in Linera's ``linera-execution/src/policy.rs``, prices and limits are data that the
 admin chain publishes with each committee; charging is done by the execution layer,
 which checks a limit *before* the work it bounds. Prices are in atto-units of the native
-token. ``no_fees()`` is the local default; ``testnet()`` mirrors a public test network
-(1 MB per blob, 10 published blobs per block, small prices).
+token. Fees (block, operations, messages, fuel, bytes read and written by contracts,
+published blobs and their bytes) are taken from the chain's balance at the end of each
+block; a chain that cannot pay fails the block (``InsufficientFundingForFees``).
+
+The two presets:
+
+    no_fees()    every price zero, every limit 2**64-1 (HTTP timeout 60 s): the local
+                 default, as ``linera net up``
+    testnet()    block 1e-6 token; fuel 1e-9 per unit; operation and message 1e-6 plus
+                 1e-9 per byte; byte read 1e-9, byte written 1e-8; blob 1e-5 plus 1e-8 per
+                 byte; 100 M fuel per block, 10 M per transaction; 1 MB blocks, blobs and
+                 bytecode; 10 published blobs per block; 100 MB read and 10 MB written per
+                 block; HTTP responses up to 10 MB within 10 s
 """
 
 from __future__ import annotations
@@ -59,6 +70,10 @@ class ResourceControlPolicy:
     """Most bytes that the contracts of one block may read from storage."""
     maximum_bytes_written_per_block: int
     """Most bytes that the contracts of one block may write to storage."""
+    maximum_http_response_bytes: int
+    """Largest HTTP response a service's ``fetch_url`` accepts (the node's default cap)."""
+    http_request_timeout_ms: int
+    """Longest a service's ``fetch_url`` waits, in milliseconds (the node's default)."""
 
     @classmethod
     def no_fees(cls) -> ResourceControlPolicy:
@@ -83,6 +98,8 @@ class ResourceControlPolicy:
             maximum_bytecode_size=_U64_MAX,
             maximum_bytes_read_per_block=_U64_MAX,
             maximum_bytes_written_per_block=_U64_MAX,
+            maximum_http_response_bytes=_U64_MAX,
+            http_request_timeout_ms=60_000,
         )
 
     @classmethod
@@ -107,6 +124,8 @@ class ResourceControlPolicy:
             maximum_bytecode_size=1_000_000,
             maximum_bytes_read_per_block=100_000_000,
             maximum_bytes_written_per_block=10_000_000,
+            maximum_http_response_bytes=10_000_000,
+            http_request_timeout_ms=10_000,
         )
 
     def no_prices(self) -> bool:

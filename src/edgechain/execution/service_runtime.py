@@ -42,6 +42,7 @@ from edgechain.execution.errors import (
 )
 from edgechain.execution.modules import unpack_sources
 from edgechain.execution.operations import UserOperation
+from edgechain.execution.policy import ResourceControlPolicy
 from edgechain.execution.storage_access import ApplicationStorage, ReadOnlyAccountant
 from edgechain.views.context import ViewContext
 from edgechain.views.memory_store import MemoryStore
@@ -62,6 +63,17 @@ class ServiceConfig:
     """Longest ``fetch_url`` may wait (connect, and each read)."""
     transport: httpx.BaseTransport | None = field(default=None, compare=False)
     """An httpx transport to use instead of the network (tests)."""
+
+    @classmethod
+    def from_policy(
+        cls, policy: ResourceControlPolicy, allowed_hosts: Sequence[str] = ()
+    ) -> ServiceConfig:
+        """A configuration whose size cap and timeout are the committee policy's."""
+        return cls(
+            allowed_hosts=tuple(allowed_hosts),
+            max_response_bytes=policy.maximum_http_response_bytes,
+            timeout_seconds=policy.http_request_timeout_ms / 1000,
+        )
 
 
 # -- loading service packages --------------------------------------------------------------
