@@ -287,3 +287,39 @@ def test_unknown_pre_tokenizer_is_unsupported(tmp_path: Path) -> None:
     )
     with pytest.raises(UnsupportedModel, match="mystery"):
         tokenizer_from_model_file(broken)
+
+
+def test_hf_sentencepiece_style_tokenizer_streams_like_it_decodes(tmp_path: Path) -> None:
+    """A Llama-2-style tokenizer.json: '▁' for spaces, <0xXX> byte fallback, Strip decoder."""
+    import tokenizers
+    from tokenizers import decoders, models, normalizers
+
+    vocab = tiny_spm_vocab()
+    bpe = models.BPE(
+        vocab={token: index for index, token in enumerate(vocab.tokens)},
+        merges=[],
+        byte_fallback=True,
+        unk_token="<unk>",
+        fuse_unk=True,
+    )
+    backend = tokenizers.Tokenizer(bpe)
+    backend.normalizer = normalizers.Sequence(
+        [normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
+    )
+    backend.decoder = decoders.Sequence(
+        [
+            decoders.Replace("▁", " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
+        ]
+    )
+    backend.add_special_tokens([tokenizers.AddedToken(t, special=True) for t in ("<s>", "</s>")])
+    backend.save(str(tmp_path / "tokenizer.json"))
+    tokenizer = HFTokenizer(tmp_path / "tokenizer.json")
+    text = "Once upon a time 🙂 ß"
+    ids = tokenizer.encode(text)
+    assert tokenizer.decode(ids) == text
+    decoder = StreamDecoder(tokenizer)
+    streamed = "".join(decoder.push(i) for i in ids) + decoder.flush()
+    assert streamed == " " + text  # the stream keeps the prefix space the decoder strips

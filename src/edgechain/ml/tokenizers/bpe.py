@@ -14,6 +14,7 @@ An unknown ``pre`` is refused (`UnsupportedModel`), as llama.cpp refuses it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,31 @@ class GgufBpeTokenizer(_ByteLevelBase):
         self._init_pieces(byte_level=True)
 
 
+_BYTE_FALLBACK = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+
+def _decoder_steps(decoder: Any) -> list[str]:
+    """The decoder's step types, a Sequence flattened (``["Replace", "ByteFallback", ...]``)."""
+    if decoder is None:
+        return []
+    try:
+        state = json.loads(decoder.__getstate__())
+    except (AttributeError, TypeError, ValueError):
+        return [type(decoder).__name__]
+    steps: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Sequence":
+                for child in node.get("decoders", []):
+                    walk(child)
+            elif isinstance(node.get("type"), str):
+                steps.append(node["type"])
+
+    walk(state)
+    return steps
+
+
 class HFTokenizer(_ByteLevelBase):
     """A Hugging Face ``tokenizer.json`` (with ``tokenizer_config.json`` beside it if any)."""
 
@@ -286,8 +312,30 @@ class HFTokenizer(_ByteLevelBase):
         template = config.get("chat_template")
         self._chat_template = template if isinstance(template, str) else None
         self._eot_ids = self._eog([])
-        byte_level = isinstance(self._tokenizer.decoder, decoders.ByteLevel)
-        self._init_pieces(byte_level=byte_level)
+        self._decoder_steps = _decoder_steps(self._tokenizer.decoder)
+        self._init_pieces(byte_level="ByteLevel" in self._decoder_steps)
+
+    def _piece(self, token_id: int) -> bytes:
+        """A token's bytes as the file's decoder makes them (for streaming): byte-level,
+        SentencePiece-like ('▁' -> space, ``<0xXX>`` byte fallback) or WordPiece ('##')."""
+        if self._byte_level or self._types[token_id] == TOKEN_CONTROL:
+            return super()._piece(token_id)
+        cached = self._piece_cache.get(token_id)
+        if cached is not None:
+            return cached
+        token = self._tokens[token_id]
+        steps = self._decoder_steps
+        match = _BYTE_FALLBACK.fullmatch(token)
+        if "ByteFallback" in steps and match:
+            piece = bytes([int(match.group(1), 16)])
+        elif "Metaspace" in steps or "Replace" in steps:
+            piece = token.replace("▁", " ").encode("utf-8")
+        elif "WordPiece" in steps:
+            piece = (token[2:] if token.startswith("##") else " " + token).encode("utf-8")
+        else:
+            piece = token.encode("utf-8")
+        self._piece_cache[token_id] = piece
+        return piece
 
     def _token_id(self, token: Any) -> int | None:
         if isinstance(token, dict):
