@@ -1,11 +1,16 @@
-"""edgechain.execution: the system application, committees, the resource-control policy.
+"""edgechain.execution: the system application, user applications, committees, the policy.
 
 Public API: committees (`Committee`, `ValidatorState`), `ResourceControlPolicy`,
 ownership (`ChainOwnership`, `TimeoutConfig`), chain descriptions, system operations and
-messages, and the execution state views.
+messages, the execution state views; user applications: `ApplicationDescription`,
+`PublishModule`/`CreateApplication`, module packing (`pack_application`,
+`ApplicationModule`), the runtime interfaces (`ContractRuntime`, `ServiceRuntime`), the
+service side (`ServiceConfig`, `ServiceContext`, `query_service`). The contract sandbox is
+`edgechain.execution.sandbox`.
 """
 
-from edgechain.execution.blobs import BlobChecker, check_blobs_available
+from edgechain.execution.applications import ApplicationDescription
+from edgechain.execution.blobs import BlobChecker, BlobSource, check_blobs_available
 from edgechain.execution.committee import Committee, ValidatorState
 from edgechain.execution.description import (
     ChainDescription,
@@ -14,21 +19,27 @@ from edgechain.execution.description import (
     RootChain,
 )
 from edgechain.execution.errors import (
+    ApplicationReentrancy,
     BlobNotListed,
     BlobsNotFound,
     ChainClosed,
     ChainNotActive,
     ExecutionError,
+    FetchRefused,
     InsufficientFunding,
     InsufficientFundingForFees,
+    InvalidApplicationData,
     InvalidCommittee,
     InvalidCommitteeEpoch,
+    InvalidModule,
     InvalidOwnership,
     InvalidTransferAmount,
     NotAdminChain,
     PolicyLimitExceeded,
+    ServiceWriteAttempt,
     UnauthorizedOperation,
     UnexpectedMessageOrigin,
+    UnknownApplication,
     UnsupportedApplication,
 )
 from edgechain.execution.messages import (
@@ -45,14 +56,21 @@ from edgechain.execution.messages import (
     UserMessage,
     Withdraw,
 )
+from edgechain.execution.modules import (
+    ApplicationModule,
+    pack_application,
+    pack_application_sources,
+)
 from edgechain.execution.operations import (
     ChangeOwnership,
     Claim,
     CloseChain,
+    CreateApplication,
     CreateCommittee,
     OpenChain,
     Operation,
     PublishDataBlob,
+    PublishModule,
     RemoveCommittee,
     SystemOperation,
     Transfer,
@@ -60,13 +78,19 @@ from edgechain.execution.operations import (
 )
 from edgechain.execution.ownership import ChainOwnership, TimeoutConfig
 from edgechain.execution.policy import ResourceControlPolicy
+from edgechain.execution.runtime import ContractRuntime, ServiceRuntime
+from edgechain.execution.service_runtime import ServiceConfig, ServiceContext, query_service
 from edgechain.execution.state import BlockExecutor, ExecutionStateView
 from edgechain.execution.system import BlockContext, SystemExecution
 from edgechain.execution.system_state import SystemExecutionStateView
 
 __all__ = [
+    "ApplicationDescription",
+    "ApplicationModule",
+    "ApplicationReentrancy",
     "BlobChecker",
     "BlobNotListed",
+    "BlobSource",
     "BlobsNotFound",
     "BlockContext",
     "BlockExecutor",
@@ -81,15 +105,20 @@ __all__ = [
     "Committee",
     "CommitteeCreated",
     "CommitteeRemoved",
+    "ContractRuntime",
+    "CreateApplication",
     "CreateCommittee",
     "Credit",
     "ExecutionError",
     "ExecutionStateView",
+    "FetchRefused",
     "InitialChainConfig",
     "InsufficientFunding",
     "InsufficientFundingForFees",
+    "InvalidApplicationData",
     "InvalidCommittee",
     "InvalidCommitteeEpoch",
+    "InvalidModule",
     "InvalidOwnership",
     "InvalidTransferAmount",
     "Message",
@@ -102,9 +131,14 @@ __all__ = [
     "OutgoingMessage",
     "PolicyLimitExceeded",
     "PublishDataBlob",
+    "PublishModule",
     "RemoveCommittee",
     "ResourceControlPolicy",
     "RootChain",
+    "ServiceConfig",
+    "ServiceContext",
+    "ServiceRuntime",
+    "ServiceWriteAttempt",
     "Subscribe",
     "SystemExecution",
     "SystemExecutionStateView",
@@ -114,10 +148,14 @@ __all__ = [
     "Transfer",
     "UnauthorizedOperation",
     "UnexpectedMessageOrigin",
+    "UnknownApplication",
     "UnsupportedApplication",
     "UserMessage",
     "UserOperation",
     "ValidatorState",
     "Withdraw",
     "check_blobs_available",
+    "pack_application",
+    "pack_application_sources",
+    "query_service",
 ]
