@@ -386,3 +386,17 @@ def test_a_host_with_a_lower_int_text_limit_is_refused(
             ContractSandbox(compiled_counter)
     finally:
         sys.set_int_max_str_digits(previous)
+
+
+def test_run_in_sandbox_takes_a_compiled_contract(compiled_counter: CompiledContract) -> None:
+    import gc
+
+    meter = FuelMeter(100_000)
+    counter = run_in_sandbox(compiled_counter, "CounterContract", meter=meter)
+    gc.collect()
+    # The fresh sandbox lives as long as the contract's objects: its modules stay registered.
+    assert type(counter).__module__ in sys.modules
+    assert run_in_sandbox(compiled_counter, "CounterContract", meter=meter) is not counter
+    assert meter.used > 0
+    with pytest.raises(SandboxViolation, match="needs the ContractSandbox"):
+        run_in_sandbox(compiled_counter, counter.summary, meter=meter)

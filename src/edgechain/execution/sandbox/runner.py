@@ -301,7 +301,7 @@ def _current_depth() -> int:
 
 
 def run_in_sandbox(
-    sandbox: ContractSandbox,
+    target: ContractSandbox | CompiledContract,
     entry: str | Callable[..., Any],
     *args: Any,
     meter: FuelMeter,
@@ -310,7 +310,18 @@ def run_in_sandbox(
     """Call `entry` (a dotted name in the main module, or a callable) under `meter`.
 
     Loads the contract first if needed (its module bodies are charged to the same meter).
+    Given a `CompiledContract`, runs a named entry in a fresh `ContractSandbox` (registered as
+    long as objects the contract made are alive); to call into those objects later, keep a
+    `ContractSandbox` and pass it instead.
     """
+    if isinstance(target, CompiledContract):
+        if not isinstance(entry, str):
+            raise SandboxViolation(
+                "a callable entry needs the ContractSandbox it came from, not a CompiledContract"
+            )
+        sandbox = ContractSandbox(target)
+    else:
+        sandbox = target
     if not sandbox.is_loaded:
         sandbox.load(meter)
     function = sandbox.lookup(entry) if isinstance(entry, str) else entry
