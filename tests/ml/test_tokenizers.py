@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiny_models import (
     CHAT_TEMPLATE,
+    CORPUS,
     TINY_VOCAB_SIZE,
     make_tiny_llama,
     tiny_bpe_vocab,
@@ -323,3 +325,58 @@ def test_hf_sentencepiece_style_tokenizer_streams_like_it_decodes(tmp_path: Path
     decoder = StreamDecoder(tokenizer)
     streamed = "".join(decoder.push(i) for i in ids) + decoder.flush()
     assert streamed == " " + text  # the stream keeps the prefix space the decoder strips
+
+
+@pytest.fixture(scope="module")
+def sentencepiece_pair() -> tuple[object, SentencePieceTokenizer]:
+    """A real SentencePiece BPE model trained here (byte fallback), and ours over its pieces."""
+    import io
+
+    sentencepiece = pytest.importorskip("sentencepiece")
+    corpus = [CORPUS] * 3 + [
+        "The quick brown fox jumps over the lazy dog. Élève café naïve 東京 🙂",
+        "def f(x):\n    return x * 2\n",
+    ]
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus * 20),
+        model_writer=model,
+        vocab_size=420,
+        model_type="bpe",
+        byte_fallback=True,
+        normalization_rule_name="identity",
+        add_dummy_prefix=True,
+        remove_extra_whitespaces=False,
+        split_digits=True,
+        allow_whitespace_only_pieces=True,
+        character_coverage=1.0,
+        minloglevel=2,
+    )
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
+    size = processor.get_piece_size()
+    types = [
+        2
+        if processor.is_unknown(i)
+        else 3
+        if processor.is_control(i)
+        else 6
+        if processor.is_byte(i)
+        else 1
+        for i in range(size)
+    ]
+    ours = SentencePieceTokenizer(
+        [processor.id_to_piece(i) for i in range(size)],
+        [processor.get_score(i) for i in range(size)],
+        types,
+    )
+    return processor, ours
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXTS)
+def test_spm_equals_the_sentencepiece_library(
+    sentencepiece_pair: tuple[Any, SentencePieceTokenizer], text: str
+) -> None:
+    processor, ours = sentencepiece_pair
+    assert ours.encode(text, add_special=False, parse_special=False) == processor.encode(text)
+    assert ours.decode(processor.encode(text)) == processor.decode(processor.encode(text))
