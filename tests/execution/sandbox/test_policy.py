@@ -153,6 +153,13 @@ def test_syntax_error_is_a_violation() -> None:
     assert caught.value.line == 1
 
 
+def test_unparsable_sources_are_violations() -> None:
+    with pytest.raises(SandboxViolation, match="unparsable|syntax error"):
+        compile_contract({"contract": "x = 1\x00"})
+    with pytest.raises(SandboxViolation, match="unparsable|syntax error|nested"):
+        compile_contract({"contract": "x = " + "-" * 200_000 + "1"})
+
+
 def test_module_names_must_be_public_and_not_shadow_libraries() -> None:
     with pytest.raises(SandboxViolation, match="shadows"):
         compile_contract({"contract": "x = 1", "typing": "y = 2"})

@@ -72,6 +72,9 @@ def _compile_module(name: str, source: str, siblings: frozenset[str]) -> types.C
         tree = ast.parse(source, filename=filename, mode="exec")
     except SyntaxError as error:
         raise SandboxViolation(f"syntax error: {error.msg}", filename, error.lineno) from error
+    except (ValueError, RecursionError, MemoryError) as error:
+        # Null bytes, or nesting beyond the parser's own (build-time, fixed) limits.
+        raise SandboxViolation(f"unparsable source: {error}", filename) from error
     _check_nesting(tree, filename)
     policy = ContractPolicy(filename, siblings)
     restricted = policy.visit(tree)
