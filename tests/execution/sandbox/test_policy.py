@@ -154,9 +154,9 @@ def test_syntax_error_is_a_violation() -> None:
 
 
 def test_unparsable_sources_are_violations() -> None:
-    with pytest.raises(SandboxViolation, match="unparsable|syntax error"):
+    with pytest.raises(SandboxViolation, match=r"unparsable|syntax error"):
         compile_contract({"contract": "x = 1\x00"})
-    with pytest.raises(SandboxViolation, match="unparsable|syntax error|nested"):
+    with pytest.raises(SandboxViolation, match=r"unparsable|syntax error|nested"):
         compile_contract({"contract": "x = " + "-" * 200_000 + "1"})
 
 
