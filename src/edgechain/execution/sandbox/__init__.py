@@ -90,9 +90,11 @@ size only, and `d[key] = v` with a large tuple key is not priced by the key's si
 string checks cost one statement. Module-level mutable objects persist for the lifetime of a
 `ContractSandbox`: load a fresh sandbox per block (or per operation) so that validators that
 restarted agree. A sandbox is for one thread at a time. Objects the SDK hands to contracts
-must keep their host handles in `_private` attributes and must not expose mutable module-level
-containers (contract code may change lists and dicts it can reach). Metering costs time:
-about 20-30x plain Python on attribute- and arithmetic-heavy micro-benchmarks.
+must keep their host handles in `_private` attributes; containers they hold are shielded one
+level deep (a list inside a host dict is not), and host functions reachable from contracts
+must bound their own work. The identity of cached `typing` aliases (`List[int] is
+List[int]`) depends on the process's history. Metering costs time: about 20-30x plain Python
+on attribute- and arithmetic-heavy micro-benchmarks (CPU time, 2-core shared machine).
 """
 
 from edgechain.execution.errors import ContractFailed, OutOfFuel, SandboxViolation
