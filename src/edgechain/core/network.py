@@ -242,4 +242,5 @@ def _open_storage(directory: Path | str | None, index: int) -> DbStorage:
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     store = SqliteStore(root / f"validator-{index}.sqlite")
-    return DbStorage(store, BlobStore(root / f"validator-{index}-blobs"))
+    # The committee's policy limits blob sizes when blocks execute; the store takes what it allowed.
+    return DbStorage(store, BlobStore(root / f"validator-{index}-blobs", max_blob_size=None))
