@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from edgechain.ml.tokenizers.base import (
 )
 
 TOKEN_CONTROL, TOKEN_USER_DEFINED = 3, 4
+_ENCODE_LOCK = threading.Lock()
 
 _GPT2_REGEX = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 _LLAMA3_REGEX = (
@@ -154,9 +156,15 @@ class _ByteLevelBase:
     def tokens(self) -> list[str]:
         return list(self._tokens)
 
+    def _encode_backend(self, text: str, add_special: bool, parse_special: bool) -> list[int]:
+        # `encode_special_tokens` is state on the shared backend: set it and encode under
+        # one lock, so that concurrent callers (a service's threads) cannot interleave.
+        with _ENCODE_LOCK:
+            self._tokenizer.encode_special_tokens = not parse_special
+            return list(self._tokenizer.encode(text, add_special_tokens=add_special).ids)
+
     def encode(self, text: str, add_special: bool = True, parse_special: bool = True) -> list[int]:
-        self._tokenizer.encode_special_tokens = not parse_special
-        ids: list[int] = list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        ids = self._encode_backend(text, False, parse_special)
         if add_special and self._add_bos and self._bos_id is not None:
             ids.insert(0, self._bos_id)
         if add_special and self._add_eos and self._eos_id is not None:
@@ -345,8 +353,7 @@ class HFTokenizer(_ByteLevelBase):
         return self._tokenizer.token_to_id(token)
 
     def encode(self, text: str, add_special: bool = True, parse_special: bool = True) -> list[int]:
-        self._tokenizer.encode_special_tokens = not parse_special
-        return list(self._tokenizer.encode(text, add_special_tokens=add_special).ids)
+        return self._encode_backend(text, add_special, parse_special)
 
     def decode(self, ids: Sequence[int], skip_special: bool = True) -> str:
         return str(self._tokenizer.decode(list(ids), skip_special_tokens=skip_special))
