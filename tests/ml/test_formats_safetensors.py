@@ -6,6 +6,7 @@ import json
 import struct
 from pathlib import Path
 
+import gguf
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
@@ -16,11 +17,21 @@ from edgechain.ml.formats import read_safetensors, validate_tensors
 from edgechain.ml.weights import TensorType
 
 
-@pytest.mark.parametrize("dtype", ["F32", "F16"])
+@pytest.mark.parametrize("dtype", ["F32", "F16", "BF16"])
 def test_directory_reads_back_with_config(tmp_path: Path, dtype: str) -> None:
     model = make_tiny_llama(seed=1, tied=True)
     directory = write_safetensors(tmp_path / "hf", model, dtype)
     parsed = read_safetensors(directory)
+    if dtype == "BF16":  # safetensors.numpy cannot load bfloat16: compare rounded values
+        bf16 = gguf.GGMLQuantizationType.BF16
+        for name, weight in hf_weights(model).items():
+            record = parsed.tensors[name]
+            assert record.tensor_type == TensorType.BF16
+            assert record.shape == weight.shape
+            values = (np.asarray(record.data).astype(np.uint32) << 16).view(np.float32)
+            expected = gguf.quants.dequantize(gguf.quants.quantize(weight, bf16), bf16)
+            np.testing.assert_array_equal(values, expected, err_msg=name)
+        return
     reference = load_file(str(directory / "model.safetensors"))
     assert parsed.format == "safetensors"
     assert set(parsed.tensors) == set(hf_weights(model)) == set(reference)

@@ -294,11 +294,14 @@ def _stored_type(name: str, tensor_type: str) -> str:
     return "F32" if name.endswith("norm.weight") else tensor_type
 
 
-def expected_weights(model: TinyLlama, tensor_type: str) -> dict[str, np.ndarray]:
-    """The float32 weights a file of `tensor_type` really holds (after its rounding)."""
+def expected_weights(
+    model: TinyLlama, tensor_type: str, norms_in_f32: bool = True
+) -> dict[str, np.ndarray]:
+    """The float32 weights a file of `tensor_type` really holds (after its rounding), under
+    GGUF names. GGUF files keep norms in F32 (`norms_in_f32`); safetensors files do not."""
     result: dict[str, np.ndarray] = {}
     for name, weight in model.weights.items():
-        stored = _stored_type(name, tensor_type)
+        stored = _stored_type(name, tensor_type) if norms_in_f32 else tensor_type
         if stored == "F32":
             result[name] = weight.copy()
         elif stored == "F16":
@@ -440,7 +443,9 @@ def hf_config(model: TinyLlama) -> dict[str, object]:
 def write_safetensors(directory: Path, model: TinyLlama, dtype: str = "F32") -> Path:
     """A HF model directory: model.safetensors (F32/F16/BF16), config.json, tokenizer files.
 
-    BF16 is written by truncation-with-rounding through torch-free numpy bit twiddling.
+    Every tensor (norms too, as transformers saves them) is stored in `dtype`; BF16 is
+    rounded to nearest-even as gguf's converter rounds it, so the weights the file holds
+    are `expected_weights(model, dtype, norms_in_f32=False)` under GGUF names.
     Returns the directory.
     """
     from safetensors.numpy import save_file
@@ -450,12 +455,13 @@ def write_safetensors(directory: Path, model: TinyLlama, dtype: str = "F32") -> 
     if dtype == "F16":
         tensors = {k: v.astype(np.float16) for k, v in tensors.items()}
     elif dtype == "BF16":
-        raise ValueError("safetensors.numpy cannot write bfloat16; use F32 or F16")
+        _save_bf16_safetensors(directory / "model.safetensors", tensors)
     elif dtype != "F32":
         raise ValueError(f"unknown dtype {dtype!r}")
-    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    if dtype != "BF16":
+        save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
     config = hf_config(model)
-    config["torch_dtype"] = {"F32": "float32", "F16": "float16"}[dtype]
+    config["torch_dtype"] = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dtype]
     (directory / "config.json").write_text(json.dumps(config, indent=2))
     write_hf_tokenizer_json(directory / "tokenizer.json", tiny_bpe_vocab())
     bpe = tiny_bpe_vocab()
@@ -470,6 +476,29 @@ def write_safetensors(directory: Path, model: TinyLlama, dtype: str = "F32") -> 
         )
     )
     return directory
+
+
+def _save_bf16_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    """safetensors.numpy has no bfloat16: write the format by hand (header padded to 8)."""
+    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+    chunks: list[bytes] = []
+    offset = 0
+    for name, array in tensors.items():
+        raw = gguf.quants.quantize(array, gguf.GGMLQuantizationType.BF16).tobytes()
+        header[name] = {
+            "dtype": "BF16",
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
+        chunks.append(raw)
+        offset += len(raw)
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    with open(path, "wb") as out:
+        out.write(struct.pack("<Q", len(encoded)))
+        out.write(encoded)
+        for chunk in chunks:
+            out.write(chunk)
 
 
 # ---------------------------------------------------------------------------- llama2.c
