@@ -1,0 +1,89 @@
+"""The CLI as a new user types it: a detached network with a faucet, a wallet, a chain, transfers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def edgechain(*arguments: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "edgechain.cli.main", *arguments],
+        capture_output=True, text=True, env=env, timeout=180,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(f"edgechain {' '.join(arguments)} failed: {result.stderr}{result.stdout}")
+    return result
+
+
+@pytest.fixture
+def network_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "net"
+    yield directory
+    # Whatever happened, stop every process the network recorded.
+    processes_file = directory / "processes.json"
+    if processes_file.exists():
+        for pid in json.loads(processes_file.read_text()).values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(pid), signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_new_user_workflow(tmp_path: Path, network_dir: Path) -> None:
+    env = {**os.environ, "EDGECHAIN_WALLET": str(tmp_path / "me" / "wallet.json")}
+    env.pop("EDGECHAIN_STORAGE", None)
+    up = edgechain("net", "up", "--with-faucet", "--detach", "--dir", str(network_dir), env=env)
+    faucet_match = re.search(r"faucet\s+(http://127\.0\.0\.1:\d+)", up.stdout)
+    assert faucet_match is not None, up.stdout
+    faucet = faucet_match.group(1)
+    assert (network_dir / "processes.json").exists()
+
+    edgechain("wallet", "init", "--faucet", faucet, env=env)
+    chain = edgechain("wallet", "request-chain", "--faucet", faucet, env=env).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", chain), chain
+    shown = edgechain("wallet", "show", env=env).stdout
+    assert f"{chain}  next height 1  (default, owned)" in shown
+    assert edgechain("query-balance", env=env).stdout.strip() == "10."
+
+    # The network's own wallet holds genesis chains; send 2.5 to its default chain.
+    network_env = {**env, "EDGECHAIN_WALLET": str(network_dir / "wallet.json")}
+    recipient = json.loads((network_dir / "wallet.json").read_text())["default"]
+    edgechain("transfer", "2.5", "--to", recipient, env=env)
+    assert edgechain("query-balance", env=env).stdout.strip() == "7.5"
+    assert "took 1 bundle(s)" in edgechain("process-inbox", env=network_env).stdout
+    assert edgechain("query-balance", env=network_env).stdout.strip() == "1002.5"
+
+    # An overspend is refused by the validators: one line, non-zero exit, no traceback.
+    refused = edgechain("transfer", "100", "--to", recipient, env=env, check=False)
+    assert refused.returncode == 1
+    assert "insufficient funding" in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+    # A blob round trip through the validators.
+    blob_file = tmp_path / "hello.txt"
+    blob_file.write_bytes(b"hello, validators")
+    blob_id = edgechain("publish-data-blob", str(blob_file), env=env).stdout.strip()
+    assert blob_id
+
+    down = edgechain("net", "down", "--dir", str(network_dir), env=env)
+    assert "stopped 5 process(es)" in down.stdout
+    assert not (network_dir / "processes.json").exists()
+
+
+def test_errors_are_one_line_without_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "EDGECHAIN_WALLET": str(tmp_path / "missing.json")}
+    result = edgechain("query-balance", env=env, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("edgechain: error: no wallet at")
+    assert "Traceback" not in result.stderr
+    result = edgechain("net", "down", "--dir", str(tmp_path), env=env, check=False)
+    assert result.returncode == 1 and "no running network" in result.stderr
