@@ -256,7 +256,7 @@ def test_host_recursion_error_cannot_be_handled(run_contract: RunContract) -> No
 
 
 def test_forbidden_builtins_do_not_exist_at_run_time(run_contract: RunContract) -> None:
-    for name in ("type", "object", "setattr", "id", "hash", "set", "float", "format"):
+    for name in ("type", "object", "setattr", "id", "set", "float", "format"):
         source = f"def main():\n    f = {name}\n    return f"
         with pytest.raises(ContractFailed, match=f"NameError: name '{name}' is not defined"):
             run_contract(source)
@@ -497,3 +497,56 @@ def test_host_lists_reach_contracts_as_copies(run_contract: RunContract) -> None
     )
     assert run_contract(source, "main", host, SharedHostClass).result == ([], ["c", "d"])
     assert SharedHostClass.names == []
+
+
+HASH_FLOODING = {
+    "subscript store": "table[key] = 1",
+    "subscript read": "value = table[key]",
+    "membership": "flag = key in table",
+    "display": "table = {key: 1}",
+    "comprehension": "table = {k: 1 for k in [key]}",
+    "dict() of pairs": "table = dict([(key, 1)])",
+    "fromkeys": "table = dict.fromkeys([key])",
+    "update with pairs": "table.update([(key, 1)])",
+    "setdefault": "table.setdefault(key, 1)",
+    "get": "table.get(key)",
+    "pop": "table.pop(key, None)",
+    "augmented item": "table[0] += 1\n        table[key] += 1",
+    "delete": "del table[key]",
+    "tuple key": "table[(1, key)] = 1",
+    "dataclass key": "table[Key(key)] = 1",
+    "negative key": "table[-key] = 1",
+}
+
+
+@pytest.mark.parametrize("statement", list(HASH_FLOODING.values()), ids=list(HASH_FLOODING))
+def test_dict_keys_that_can_share_a_hash_are_refused(
+    run_contract: RunContract, statement: str
+) -> None:
+    # All multiples of 2**61 - 1 hash to 0: n such keys make a dict quadratic in C, unpriced.
+    source = (
+        "from dataclasses import dataclass\n"
+        "@dataclass(frozen=True)\nclass Key:\n    value: int\n"
+        "def main():\n    table = {0: 0}\n    key = 3 * (2 ** 61 - 1)\n"
+        f"    if True:\n        {statement}"
+    )
+    with pytest.raises(SandboxViolation, match="61 bits"):
+        run_contract(source)
+
+
+def test_ordinary_dict_keys_are_fine(run_contract: RunContract) -> None:
+    source = (
+        "from dataclasses import dataclass\n"
+        "@dataclass(frozen=True)\nclass Key:\n    value: int\n"
+        "def main():\n    table = {1: 'a', 'b': 2, (3, 'c'): 4, Key(5): 6, 2 ** 60: 7, -(2 ** 60): 8}\n"
+        "    table[Key(9)] = 10\n    del table[1]\n    table.setdefault('z', 0)\n"
+        "    return [table.get('b'), (3, 'c') in table, table[Key(5)], len(table)]"
+    )
+    assert run_contract(source).result == [2, True, 6, 7]
+
+
+def test_contract_classes_cannot_define_hash() -> None:
+    from edgechain.execution.sandbox import compile_contract
+
+    with pytest.raises(SandboxViolation, match="__hash__"):
+        compile_contract({"contract": "class K:\n    def __hash__(self):\n        return 0"})

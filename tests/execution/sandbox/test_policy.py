@@ -64,6 +64,7 @@ REFUSED_AT_COMPILATION = {
     "frozenset()": ("s = frozenset()", "set"),
     "float()": ("x = float(1)", "float"),
     "hash()": ("x = hash('a')", "hash"),
+    "hash by another name": ("h = hash", "hash"),
     "id()": ("x = id(1)", "id"),
     "str.format via format()": ("x = format(1, 'd')", "format"),
     "yield": ("def g():\n    yield 1", "yield"),

@@ -89,7 +89,7 @@ CLASS_LEVEL_METHODS = frozenset({"fromkeys", "from_bytes", "fromhex", "maketrans
 
 CHEAP_METHODS = frozenset(
     {
-        "append", "get", "setdefault", "keys", "values", "items", "popitem", "clear",
+        "append", "keys", "values", "items", "popitem", "clear",
         "bit_length", "bit_count", "conjugate", "as_integer_ratio", "is_integer",
         "isdigit", "isalpha", "isalnum", "isspace", "isupper", "islower", "isascii",
         "isdecimal", "isnumeric", "isidentifier", "isprintable", "istitle",
@@ -141,6 +141,9 @@ _INPLACE_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
     "^=": operator.ixor,
     "&=": operator.iand,
 }
+
+_HASH_EXACT = 2**61 - 1
+"""Integers strictly between -(2**61 - 1) and 2**61 - 1 hash to distinct values."""
 
 _SMALL_INT = 2**63 - 1
 """Integers of one 64-bit word: `+ - * // % >> & | ^` on two of them are priced at zero."""
@@ -622,12 +625,19 @@ class SandboxGuards:
             items: Any = args[0]
             if not isinstance(items, dict):
                 items = self.materialize(items)
+                if name == "fromkeys":
+                    for key in items:
+                        self.check_key(key)
+                elif name == "update":
+                    self._check_pair_keys(items)
             self.charge_elements(true_len(items) + 1)
             return (items, *args[1:])
         if name in ("ljust", "rjust", "center", "zfill") and args and isinstance(args[0], int):
             self.charge_elements(max(args[0], own_size))
             return args
-        if name == "pop" and isinstance(obj, dict):
+        if name in ("get", "setdefault", "pop") and isinstance(obj, dict):
+            if args:
+                self.check_key(args[0])
             self.charge_elements(1)
             return args
         if name == "to_bytes":
@@ -660,15 +670,69 @@ class SandboxGuards:
         key by its length (hashing it walks it)."""
         if isinstance(key, slice) and isinstance(obj, list | tuple | str | bytes):
             self.charge_elements(true_len(range(*key.indices(true_len(obj)))))
+        elif isinstance(obj, dict | types.MappingProxyType):
+            self.check_key(key)
         elif isinstance(key, tuple):
             self.charge_elements(true_len(key))
         return obj[key]
 
     def item_key(self, key: Any) -> Any:
-        """`_key_(k)` for `obj[k] = …` and `del obj[k]`: a tuple key is priced by its length."""
-        if isinstance(key, tuple):
-            self.charge_elements(true_len(key))
+        """`_key_(k)` for a key of a dict display or comprehension, and of `obj[k] = …` with
+        several targets: checked like any key that goes into a dict."""
+        self.check_key(key)
         return key
+
+    def set_item(self, target: Any, key: Any, value: Any) -> None:
+        """`_setitem_(obj, k, v)` for `obj[k] = v`: a dict key is checked first."""
+        if isinstance(target, dict):
+            self.check_key(key)
+        elif isinstance(key, tuple):
+            self.charge_elements(true_len(key))
+        target[key] = value
+
+    def delete_item(self, target: Any, key: Any) -> None:
+        """`_delitem_(obj, k)` for `del obj[k]`: a dict key is checked first."""
+        if isinstance(target, dict):
+            self.check_key(key)
+        del target[key]
+
+    def check_key(self, key: Any) -> None:
+        """Refuse a dict key whose hash a contract can make collide with others' (hash flooding
+        turns each dict operation linear, unpriced); price a tuple key by its length.
+
+        Strings and bytes hash with a per-process secret; integers hash to themselves below
+        2**61 - 1, but larger ones wrap (`k * (2**61 - 1)` all hash to 0), and so do tuples and
+        dataclasses made of them. Contract classes cannot define `__hash__`.
+        """
+        key_type = type(key)
+        if key_type is str or key_type is bytes or key_type is bool or key is None:
+            return
+        if key_type is int:
+            if not -_HASH_EXACT < key < _HASH_EXACT:
+                self._refuse_colliding_key()
+            return
+        self._check_key_parts(key, 0)
+
+    def _check_key_parts(self, key: Any, depth: int) -> None:
+        if depth > 16:
+            self.violation("a dict key nested deeper than 16 levels")
+        if isinstance(key, int):
+            if not -_HASH_EXACT < key < _HASH_EXACT:
+                self._refuse_colliding_key()
+        elif isinstance(key, tuple):
+            self.charge_elements(true_len(key))
+            for part in key:
+                self._check_key_parts(part, depth + 1)
+        elif dataclasses.is_dataclass(key) and not isinstance(key, type):
+            fields = dataclasses.fields(key)
+            self.charge_elements(len(fields))
+            for field in fields:
+                self._check_key_parts(getattr(key, field.name), depth + 1)
+
+    def _refuse_colliding_key(self) -> NoReturn:
+        self.violation(
+            "an integer dict key of 61 bits or more: such keys can be chosen to share a hash"
+        )
 
     def builtin_isinstance(self, value: Any, classes: Any) -> bool:
         """The `isinstance` builtin: a tuple of classes is priced by its (nested) size."""
@@ -711,7 +775,10 @@ class SandboxGuards:
 
     def augmented_item(self, target: Any, key: Any, op: str, value: Any) -> None:
         """`_augitem_(obj, key, op, value)` for `obj[key] op= value`."""
-        self.item_key(key)
+        if isinstance(target, dict):
+            self.check_key(key)
+        elif isinstance(key, tuple):
+            self.charge_elements(true_len(key))
         current = target[key]
         target[key] = self.binop(op[:-1], current, value)
 
@@ -891,7 +958,8 @@ class SandboxGuards:
     def contains(self, container: Any, item: Any) -> bool:
         """`_contains_(b, a)` for `a in b`: priced by what the membership test scans."""
         if isinstance(container, dict | set | frozenset | types.MappingProxyType):
-            self.charge_elements(true_len(item) if isinstance(item, tuple) else 1)
+            self.check_key(item)
+            self.charge(self.costs.element)
         elif isinstance(container, range):
             if isinstance(item, int):
                 self.charge(self.costs.element)
@@ -1042,12 +1110,19 @@ class SandboxGuards:
         return tuple(self.materialize(iterable))
 
     def builtin_dict(self, source: Any = (), **kwargs: Any) -> dict[Any, Any]:
-        """The `dict` builtin, priced per item."""
+        """The `dict` builtin, priced per item, its keys checked."""
         if isinstance(source, dict):
             self.charge_elements(true_len(source) + true_len(kwargs))
             return dict(source, **kwargs)
         self.charge_elements(true_len(kwargs))
-        return dict(self.materialize(source), **kwargs)
+        pairs = self.materialize(source)
+        self._check_pair_keys(pairs)
+        return dict(pairs, **kwargs)
+
+    def _check_pair_keys(self, pairs: list[Any]) -> None:
+        for pair in pairs:
+            if isinstance(pair, tuple | list) and true_len(pair) == 2:
+                self.check_key(pair[0])
 
     def builtin_sorted(
         self, iterable: Iterable[Any], *, key: Any = None, reverse: bool = False
@@ -1255,6 +1330,8 @@ class SandboxGuards:
                 "filter": self.builtin_filter,
                 "getattr": self.guarded_getattr,
                 "hasattr": self.builtin_hasattr,
+                # For dataclass-generated __hash__ methods only: the policy refuses the name.
+                "hash": hash,
                 "hex": self.radix_text(hex),
                 "int": int,
                 "isinstance": self.builtin_isinstance,
@@ -1317,5 +1394,7 @@ class SandboxGuards:
             "_star_": self.star,
             "_star_kw_": self.star_kw,
             "_key_": self.item_key,
+            "_setitem_": self.set_item,
+            "_delitem_": self.delete_item,
             "_call_": self.call_function,
         }

@@ -67,6 +67,16 @@ def _charge_statement(name: str, count: int) -> ast.stmt:
     return ast.Expr(value=_call(name, ast.Constant(count)))
 
 
+def _is_plain_constant(node: ast.expr) -> bool:
+    """A str, bytes, bool, None or small int literal: a dict key that needs no check."""
+    if not isinstance(node, ast.Constant):
+        return False
+    value = node.value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**61 - 1) < value < 2**61 - 1
+    return isinstance(value, str | bytes | bool) or value is None
+
+
 def _is_docstring(statement: ast.stmt) -> bool:
     return (
         isinstance(statement, ast.Expr)
@@ -160,20 +170,33 @@ class FuelInstrumenter(ast.NodeTransformer):
         ):
             # `items[a:b] = iterable` fills the list from the iterable in C: price it first.
             node.value = _call("_star_", node.value)
-        self._price_item_keys(node.targets)
+        if len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Subscript) and not isinstance(target.slice, ast.Slice):
+                # `obj[k] = v` becomes `_setitem_(obj, k, v)`, which checks a dict key first.
+                return ast.Expr(value=_call("_setitem_", target.value, target.slice, node.value))
+        self._check_item_keys(node.targets)
         return node
 
     def visit_Delete(self, node: ast.Delete) -> ast.AST:
         self.generic_visit(node)
-        self._price_item_keys(node.targets)
+        if len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Subscript) and not isinstance(target.slice, ast.Slice):
+                return ast.Expr(value=_call("_delitem_", target.value, target.slice))
+        self._check_item_keys(node.targets)
         return node
 
     @staticmethod
-    def _price_item_keys(targets: list[ast.expr]) -> None:
-        # Hashing a tuple key walks the tuple (tuples do not cache their hash).
+    def _check_item_keys(targets: list[ast.expr]) -> None:
         for target in targets:
             if isinstance(target, ast.Subscript) and not isinstance(target.slice, ast.Slice):
                 target.slice = _call("_key_", target.slice)
+
+    def visit_DictComp(self, node: ast.DictComp) -> ast.AST:
+        self.generic_visit(node)
+        node.key = _call("_key_", node.key)
+        return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         self.generic_visit(node)
@@ -241,6 +264,10 @@ class FuelInstrumenter(ast.NodeTransformer):
         node.values = [
             _call("_star_kw_", value) if key is None else value
             for key, value in zip(node.keys, node.values, strict=True)
+        ]
+        node.keys = [
+            key if key is None or _is_plain_constant(key) else _call("_key_", key)
+            for key in node.keys
         ]
         return node
 

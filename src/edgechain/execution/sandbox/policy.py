@@ -55,7 +55,7 @@ SDK_PACKAGE = "edgechain.sdk"
 """The package (and its submodules) that contracts may import anything public from."""
 
 ALLOWED_MAGIC_METHODS: frozenset[str] = ALLOWED_FUNC_NAMES | frozenset(
-    {"__post_init__", "__repr__", "__str__", "__len__", "__bool__", "__hash__"}
+    {"__post_init__", "__repr__", "__str__", "__len__", "__bool__"}
 )
 """Dunder methods a contract class may define; every other `_` name is refused."""
 
@@ -92,10 +92,11 @@ FORBIDDEN_CALLS: Mapping[str, str] = {
 FORBIDDEN_NAMES = frozenset(
     {
         "eval", "exec", "compile", "open", "input", "globals", "locals", "vars", "breakpoint",
-        "help", "exit", "quit", "memoryview",
+        "help", "exit", "quit", "memoryview", "hash",
     }
 )  # fmt: skip
-"""Builtins whose very name is refused (not only their calls): they would hand out a way out."""
+"""Builtins whose very name is refused (not only their calls): they would hand out a way out,
+or (`hash`, which dataclass-generated `__hash__` methods need at run time) nondeterminism."""
 
 MAX_INT_LITERAL_BITS = 13_000
 """Largest integer literal (about 4000 decimal digits, whatever base it is written in)."""
