@@ -142,6 +142,9 @@ _INPLACE_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
     "&=": operator.iand,
 }
 
+_KEYED_DICT_METHODS = frozenset({"get", "setdefault", "pop"})
+"""Dict methods that hash one key: priced as one element, the key checked."""
+
 _HASH_EXACT = 2**61 - 1
 """Integers strictly between -(2**61 - 1) and 2**61 - 1 hash to distinct values."""
 
@@ -598,6 +601,18 @@ class SandboxGuards:
         if name in CHEAP_METHODS or not callable(method):
             return method
         guards = self
+        if name in _KEYED_DICT_METHODS and isinstance(obj, dict):
+            check_key = self.check_key
+            charge = self.charge
+            element = self.costs.element
+
+            def keyed_method(*args: Any, **kwargs: Any) -> Any:
+                if args:
+                    check_key(args[0])
+                charge(element)
+                return method(*args, **kwargs)
+
+            return keyed_method
 
         def metered_method(*args: Any, **kwargs: Any) -> Any:
             args = guards._price_method_call(obj, name, args, kwargs)
