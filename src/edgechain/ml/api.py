@@ -152,11 +152,11 @@ class EmbeddingModel:
         return {"kind": "embedding model", "architecture": "bert", "source": self.directory}
 
 
-def _backend(name: str, device: str) -> Backend:
+def _backend(name: str, device: str, file_backed: bool) -> Backend:
     if name == "numpy":
         if device != "cpu":
             raise BackendUnavailable(f"the numpy backend runs on the CPU, not {device!r}")
-        return NumpyBackend()
+        return NumpyBackend(release_file_pages=file_backed)
     if name == "torch":
         from edgechain.ml.torch_backend import TorchBackend
 
@@ -217,5 +217,8 @@ def load_model(
         return EmbeddingModel(BertEncoder.from_directory(directory), str(directory))
     model_file = open_model_file(source)
     config = config_of(model_file)
-    model = LlamaModel(config, llama_tensors(model_file, config), _backend(backend, device))
+    file_backed = isinstance(source, (str, os.PathLike))  # np.memmap of a path, never a buffer
+    model = LlamaModel(
+        config, llama_tensors(model_file, config), _backend(backend, device, file_backed)
+    )
     return LanguageModel(model, _find_tokenizer(source, model_file, tokenizer), model_file)

@@ -41,7 +41,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgechain.ml.errors import ModelFormatError, UnsupportedModel
-from edgechain.ml.kernels import COMPILED_TYPES, DenseMatrix, WeightMatrix, compiled, prepare_matrix
+from edgechain.ml.kernels import (
+    COMPILED_TYPES,
+    DenseMatrix,
+    WeightMatrix,
+    compiled,
+    prepare_matrix,
+    release_file_pages,
+)
 from edgechain.ml.kernels.reference import dequantize
 from edgechain.ml.weights import BLOCK_LAYOUT, ModelFile, TensorRecord
 
@@ -320,6 +327,11 @@ class NumpyBackend:
 
     name = "numpy"
 
+    def __init__(self, release_file_pages: bool = False) -> None:
+        self.release_file_pages = release_file_pages
+        """Weights come from a file mapping: drop its pages once packed (see
+        `kernels.release_file_pages`); never for in-memory buffers."""
+
     def matrix(self, records: Sequence[TensorRecord]) -> WeightMatrix:
         cols = {record.shape[-1] for record in records}
         if len(cols) != 1 or any(len(record.shape) != 2 for record in records):
@@ -330,9 +342,13 @@ class NumpyBackend:
         types = {record.tensor_type for record in records}
         name = "+".join(record.name for record in records)
         if len(types) == 1 and next(iter(types)) in COMPILED_TYPES:
-            data = np.concatenate([np.asarray(record.data).reshape(record.shape[0], -1)
-                                   for record in records])
-            return prepare_matrix(next(iter(types)), data, shape, name)
+            parts = [np.asarray(record.data).reshape(record.shape[0], -1) for record in records]
+            data = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            matrix = prepare_matrix(next(iter(types)), data, shape, name)
+            if self.release_file_pages:
+                for part in parts:
+                    release_file_pages(part)
+            return matrix
         parts = [dequantize(record.tensor_type, record.data, record.shape) for record in records]
         return DenseMatrix(np.ascontiguousarray(np.concatenate(parts), dtype=np.float32))
 
@@ -356,19 +372,13 @@ class NumpyBackend:
         return weight.matmul(x)
 
     def rmsnorm(self, x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
-        mean_square = np.mean(np.square(x, dtype=np.float64), axis=-1, keepdims=True)  # (T, 1)
-        scale = (1.0 / np.sqrt(mean_square + eps)).astype(np.float32)
-        return (x * scale) * weight  # (T, dim)
+        out = np.empty(x.shape, dtype=np.float32)  # (T, dim)
+        compiled.rmsnorm(np.ascontiguousarray(x), weight, eps, out)
+        return out
 
     def rope(self, x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-        half = cos.shape[1]
-        out = x.copy()  # (T, heads, head_dim)
-        even = x[:, :, 0 : 2 * half : 2]  # (T, heads, half)
-        odd = x[:, :, 1 : 2 * half : 2]
-        c = cos[:, None, :]  # (T, 1, half)
-        s = sin[:, None, :]
-        out[:, :, 0 : 2 * half : 2] = even * c - odd * s
-        out[:, :, 1 : 2 * half : 2] = even * s + odd * c
+        out = np.array(x, dtype=np.float32, order="C")  # (T, heads, head_dim)
+        compiled.rope(out, cos, sin)
         return out
 
     def attention(
@@ -376,17 +386,18 @@ class NumpyBackend:
         start: int,
     ) -> np.ndarray:
         tokens, heads, head_dim = q.shape
-        end = start + tokens
-        cache.keys[layer, :, :, start:end] = k.transpose(1, 2, 0)  # (kv, hd, T)
-        cache.values[layer, :, start:end] = v.transpose(1, 0, 2)  # (kv, T, hd)
+        keys, values = cache.keys[layer], cache.values[layer]  # (kv, hd, S), (kv, S, hd)
+        compiled.store_kv(k, np.ascontiguousarray(v), keys, values, start)
         out = np.empty((tokens, heads, head_dim), dtype=np.float32)
         scale = np.float32(1.0 / np.sqrt(head_dim))
-        compiled.attention(np.ascontiguousarray(q), cache.keys[layer], cache.values[layer],
-                           start, scale, out)
+        compiled.attention(q, keys, values, start, scale, out)
         return out.reshape(tokens, heads * head_dim)  # (T, dim)
 
     def swiglu(self, gate: np.ndarray, up: np.ndarray) -> np.ndarray:
-        return gate / (np.float32(1.0) + np.exp(-gate)) * up  # (T, hidden)
+        hidden = gate.shape[1]
+        out = np.empty((gate.shape[0], hidden), dtype=np.float32)  # (T, hidden)
+        compiled.swiglu(gate, up, out)
+        return out
 
     def new_cache(self, config: LlamaConfig, capacity: int) -> NumpyKVCache:
         # np.zeros of a large size maps pages lazily: only positions written count in RSS.

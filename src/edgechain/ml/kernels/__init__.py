@@ -15,6 +15,7 @@ from edgechain.ml.kernels.matrices import (
     matvec_reference,
     prepare_matrix,
     quantize_activations,
+    release_file_pages,
     requantize_activations,
 )
 from edgechain.ml.kernels.reference import dequantize, dequantize_record, quantize_activations_q8
@@ -31,5 +32,6 @@ __all__ = [
     "prepare_matrix",
     "quantize_activations",
     "quantize_activations_q8",
+    "release_file_pages",
     "requantize_activations",
 ]

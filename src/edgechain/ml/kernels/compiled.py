@@ -277,3 +277,82 @@ def attention(queries, keys_t, values, start, scale, out):  # type: ignore[no-un
             weight = scores[s] * inverse
             for d in range(head_dim):
                 out[t, h, d] = out[t, h, d] + weight * values[kv, s, d]
+
+
+@numba.njit(cache=True)
+def rmsnorm(x, weight, eps, out):  # type: ignore[no-untyped-def]
+    """``out[t] = (x[t] * float32(1 / sqrt(mean(x[t]^2) + eps))) * weight``; the mean of
+    squares summed in float64, in index order."""
+    tokens, width = x.shape
+    for t in range(tokens):
+        total = 0.0
+        for i in range(width):
+            value = np.float64(x[t, i])
+            total += value * value
+        scale = np.float32(1.0 / math.sqrt(total / width + eps))
+        for i in range(width):
+            out[t, i] = (x[t, i] * scale) * weight[i]
+
+
+@numba.njit(cache=True)
+def rope(x, cos, sin):  # type: ignore[no-untyped-def]
+    """Rotate pairs (x[2i], x[2i+1]) of ``x`` (T, heads, head_dim) in place by cos/sin (T, half)."""
+    tokens, heads, _ = x.shape
+    half = cos.shape[1]
+    for t in range(tokens):
+        for h in range(heads):
+            for i in range(half):
+                even = x[t, h, 2 * i]
+                odd = x[t, h, 2 * i + 1]
+                x[t, h, 2 * i] = even * cos[t, i] - odd * sin[t, i]
+                x[t, h, 2 * i + 1] = even * sin[t, i] + odd * cos[t, i]
+
+
+@numba.njit(cache=True)
+def swiglu(gate, up, out):  # type: ignore[no-untyped-def]
+    """``out = silu(gate) * up`` elementwise over (T, hidden) arrays (views allowed)."""
+    tokens, hidden = gate.shape
+    for t in range(tokens):
+        for i in range(hidden):
+            value = gate[t, i]
+            out[t, i] = value / (np.float32(1.0) + np.exp(-value)) * up[t, i]
+
+
+@numba.njit(cache=True)
+def store_kv(k, v, keys_t, values, start):  # type: ignore[no-untyped-def]
+    """Write k, v (T, kv heads, hd) at positions start.. of keys_t (kv, hd, S) and values (kv, S, hd)."""
+    tokens, heads, head_dim = k.shape
+    for t in range(tokens):
+        for h in range(heads):
+            for d in range(head_dim):
+                keys_t[h, d, start + t] = k[t, h, d]
+                values[h, start + t, d] = v[t, h, d]
+
+
+@numba.njit(parallel=True, cache=True)
+def pack_rows(raw, quant_offset, scale_offset, min_offset, quants, scales, mins):  # type: ignore[no-untyped-def]
+    """File rows (rows, blocks * block_bytes) into the row-minor layout: ``quants`` (chunks,
+    blocks, quant bytes, CHUNK) from byte ``quant_offset`` of each block, float16 scales
+    (and mins when ``min_offset >= 0``) into float32 (chunks, blocks, CHUNK). Rows past
+    the end stay zero."""
+    rows = raw.shape[0]
+    chunks, blocks, quant_bytes, chunk = quants.shape
+    block_bytes = raw.shape[1] // blocks
+    for c in prange(chunks):
+        for r in range(chunk):
+            row = c * chunk + r
+            if row >= rows:
+                for b in range(blocks):
+                    scales[c, b, r] = np.float32(0.0)
+                    if min_offset >= 0:
+                        mins[c, b, r] = np.float32(0.0)
+                    for j in range(quant_bytes):
+                        quants[c, b, j, r] = 0
+                continue
+            for b in range(blocks):
+                o = b * block_bytes
+                scales[c, b, r] = _half(raw[row, o + scale_offset], raw[row, o + scale_offset + 1])
+                if min_offset >= 0:
+                    mins[c, b, r] = _half(raw[row, o + min_offset], raw[row, o + min_offset + 1])
+                for j in range(quant_bytes):
+                    quants[c, b, j, r] = raw[row, o + quant_offset + j]

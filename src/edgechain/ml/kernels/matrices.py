@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -23,7 +25,7 @@ import numpy as np
 
 from edgechain.ml.errors import ModelFormatError
 from edgechain.ml.kernels import compiled
-from edgechain.ml.kernels.reference import _half, dequantize
+from edgechain.ml.kernels.reference import dequantize
 from edgechain.ml.weights import BLOCK_LAYOUT, TensorType
 
 BATCH_THRESHOLD = 4
@@ -171,28 +173,51 @@ class PackedMatrix(WeightMatrix):
         return np.ascontiguousarray(weight_t.T[: self.rows])
 
 
+_PACKING = {
+    # type: (offset of the quants in a block, their bytes, scale offset, min offset or -1)
+    TensorType.Q4_1: (4, 16, 0, 2),
+    TensorType.Q4_0: (2, 16, 0, -1),
+    TensorType.Q8_0: (2, 32, 0, -1),
+}
+
+
 def _pack(tensor_type: TensorType, data: np.ndarray, rows: int, cols: int) -> PackedMatrix:
-    _, block_bytes = BLOCK_LAYOUT[tensor_type]
+    quant_offset, quant_bytes, scale_offset, min_offset = _PACKING[tensor_type]
     blocks = cols // 32
     chunk = compiled.CHUNK
     chunks = -(-rows // chunk)
-    raw = np.zeros((chunks * chunk, blocks, block_bytes), dtype=np.uint8)
-    raw[:rows] = np.asarray(data, dtype=np.uint8).reshape(rows, blocks, block_bytes)
-    raw = raw.reshape(chunks, chunk, blocks, block_bytes)
+    raw = np.asarray(data, dtype=np.uint8).reshape(rows, -1)
+    quants = np.empty((chunks, blocks, quant_bytes, chunk), dtype=np.uint8)
+    scales = np.empty((chunks, blocks, chunk), dtype=np.float32)
+    mins = np.empty((chunks, blocks, chunk) if min_offset >= 0 else (0, 0, 0), dtype=np.float32)
+    compiled.pack_rows(raw, quant_offset, scale_offset, min_offset, quants, scales, mins)
+    if tensor_type == TensorType.Q8_0:
+        return PackedMatrix(tensor_type, rows, cols, quants.view(np.int8), scales, None)
+    return PackedMatrix(tensor_type, rows, cols, quants, scales, mins if min_offset >= 0 else None)
 
-    def scale_at(offset: int) -> np.ndarray:
-        values = _half(raw[:, :, :, offset : offset + 2].reshape(chunks, chunk, blocks, 1, 2))
-        return np.ascontiguousarray(values.reshape(chunks, chunk, blocks).transpose(0, 2, 1))
 
-    def row_minor(start: int, stop: int) -> np.ndarray:
-        return np.ascontiguousarray(raw[:, :, :, start:stop].transpose(0, 2, 3, 1))
+_PAGE = 4096
+_MADV_DONTNEED = 4
 
-    if tensor_type == TensorType.Q4_1:
-        return PackedMatrix(tensor_type, rows, cols, row_minor(4, 20), scale_at(0), scale_at(2))
-    if tensor_type == TensorType.Q4_0:
-        return PackedMatrix(tensor_type, rows, cols, row_minor(2, 18), scale_at(0), None)
-    values = row_minor(2, 34).view(np.int8)
-    return PackedMatrix(tensor_type, rows, cols, values, scale_at(0), None)
+
+def release_file_pages(array: np.ndarray) -> bool:
+    """Drop the resident pages of a *file-backed, read-only* mapping under ``array`` (Linux).
+
+    After packing, the file's bytes are no longer read, yet their pages would stay in the
+    process's RSS; ``madvise(MADV_DONTNEED)`` unmaps them (the kernel re-reads them from the
+    page cache if they are touched again). Never call it on anonymous memory (bytes,
+    bytearray): there it would zero the data. Returns whether anything was released.
+    """
+    if not sys.platform.startswith("linux") or array.size == 0:
+        return False
+    start = array.ctypes.data
+    end = start + array.nbytes
+    first = -(-start // _PAGE) * _PAGE
+    last = end // _PAGE * _PAGE
+    if last <= first:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return int(libc.madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), _MADV_DONTNEED)) == 0
 
 
 def prepare_matrix(
