@@ -137,3 +137,8 @@ class FetchRefused(ExecutionError):
 
 class InvalidApplicationData(ExecutionError):
     """Operation, message, parameter or argument bytes that do not decode as the ABI says."""
+
+
+class ContractTimedOut(ExecutionError):
+    """Contract code ran past the validator's wall-clock backstop. Unlike `OutOfFuel` this is
+    not deterministic: a validator that sees it should not vote for the block, not record it."""

@@ -400,3 +400,23 @@ def test_run_in_sandbox_takes_a_compiled_contract(compiled_counter: CompiledCont
     assert meter.used > 0
     with pytest.raises(SandboxViolation, match="needs the ContractSandbox"):
         run_in_sandbox(compiled_counter, counter.summary, meter=meter)
+
+
+def test_wall_clock_backstop_stops_underpriced_work() -> None:
+    import time
+
+    from edgechain.execution.sandbox import ContractTimedOut
+
+    # Comparing nested lists is priced by their top-level size only: cheap fuel, slow work.
+    source = (
+        "def main():\n    a = [[0] * 10 ** 5]\n    b = [[0] * 10 ** 5]\n"
+        "    while True:\n        flag = a == b"
+    )
+    compiled = compile_contract({"contract": source})
+    with ContractSandbox(compiled, wall_clock_limit=0.3) as sandbox:
+        started = time.monotonic()
+        with pytest.raises(ContractTimedOut, match=r"longer than 0\.3 s"):
+            run_in_sandbox(sandbox, "main", meter=FuelMeter(10**12))
+        assert time.monotonic() - started < 5
+        # The next call starts afresh.
+        assert sandbox.call(FuelMeter(10), len, [1, 2]) == 2

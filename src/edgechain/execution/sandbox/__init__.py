@@ -85,6 +85,11 @@ contract code run outside such a call is a violation. A contract's own exception
 `SandboxViolation` are raised as such even when contract code caught them; other edgechain
 errors raised by the runtime pass through.
 
+**Backstop.** `ContractSandbox(compiled, wall_clock_limit=seconds)` stops a call that runs
+longer with `ContractTimedOut`, at the next statement block. It is not deterministic: it
+exists so that whatever fuel underprices cannot hold a validator, which should then decline
+to vote rather than record the outcome.
+
 **Known limits.** Comparison and hashing of *nested* containers are priced by their top-level
 size only, and `d[key] = v` with a large tuple key is not priced by the key's size. The `is*`
 string checks cost one statement. Module-level mutable objects persist for the lifetime of a
@@ -97,7 +102,12 @@ List[int]`) depends on the process's history. Metering costs time: about 20-30x 
 on attribute- and arithmetic-heavy micro-benchmarks (CPU time, 2-core shared machine).
 """
 
-from edgechain.execution.errors import ContractFailed, OutOfFuel, SandboxViolation
+from edgechain.execution.errors import (
+    ContractFailed,
+    ContractTimedOut,
+    OutOfFuel,
+    SandboxViolation,
+)
 from edgechain.execution.sandbox.fuel import CostTable, FuelMeter, SandboxLimits
 from edgechain.execution.sandbox.runner import (
     CompiledContract,
@@ -110,6 +120,7 @@ __all__ = [
     "CompiledContract",
     "ContractFailed",
     "ContractSandbox",
+    "ContractTimedOut",
     "CostTable",
     "FuelMeter",
     "OutOfFuel",

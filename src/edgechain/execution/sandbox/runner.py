@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import itertools
 import sys
+import threading
 import types
 import weakref
 from collections.abc import Callable, Mapping
@@ -12,7 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgechain.base.errors import EdgechainError
-from edgechain.execution.errors import ContractFailed, OutOfFuel, SandboxViolation
+from edgechain.execution.errors import (
+    ContractFailed,
+    ContractTimedOut,
+    OutOfFuel,
+    SandboxViolation,
+)
 from edgechain.execution.sandbox.fuel import CostTable, FuelMeter, SandboxLimits
 from edgechain.execution.sandbox.guards import CONTRACT_FILENAME_PREFIX, SandboxGuards
 from edgechain.execution.sandbox.instrument import instrument_module
@@ -127,7 +133,9 @@ class ContractSandbox:
     removes them on `close()` or when it is garbage-collected.
     """
 
-    def __init__(self, compiled: CompiledContract) -> None:
+    def __init__(
+        self, compiled: CompiledContract, *, wall_clock_limit: float | None = None
+    ) -> None:
         host_digits = sys.get_int_max_str_digits()
         if 0 < host_digits < compiled.limits.max_int_digits:
             # The sandbox's own, lower limit must be the one that decides, on every validator.
@@ -136,6 +144,8 @@ class ContractSandbox:
                 f"{compiled.limits.max_int_digits}: unset PYTHONINTMAXSTRDIGITS"
             )
         self.compiled = compiled
+        self.wall_clock_limit = wall_clock_limit
+        """Seconds a `call` may run before `ContractTimedOut` (None: no backstop)."""
         self.package_name = f"edgechain_sandbox_{next(_sandbox_numbers)}"
         self._package = types.ModuleType(self.package_name)
         self._package.__package__ = self.package_name
@@ -163,6 +173,20 @@ class ContractSandbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _start_backstop(self) -> threading.Timer | None:
+        """A timer that stops the running call after `wall_clock_limit` seconds.
+
+        Fuel is the deterministic limit; this catches what fuel underprices (see the package
+        docstring's known limits) so that a validator is never stuck, at the price of an
+        outcome that is not deterministic (`ContractTimedOut`: do not vote).
+        """
+        if self.wall_clock_limit is None:
+            return None
+        timer = threading.Timer(self.wall_clock_limit, _trip, (self.guards, self.wall_clock_limit))
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def _is_contract_module(self, module_name: str) -> bool:
         return module_name == self.package_name or module_name.startswith(self.package_name + ".")
@@ -234,9 +258,10 @@ class ContractSandbox:
             needed = _current_depth() + headroom
             if needed > previous_limit:
                 sys.setrecursionlimit(needed)
+        timer = self._start_backstop()
         try:
             result = function(*args, **kwargs)
-        except (OutOfFuel, SandboxViolation) as error:
+        except (OutOfFuel, SandboxViolation, ContractTimedOut) as error:
             raise (guards.fatal or error) from None
         except RecursionError as error:
             raise SandboxViolation("recursion too deep for the host") from error
@@ -251,6 +276,8 @@ class ContractSandbox:
                 raise guards.fatal from None
             raise ContractFailed(_describe_contract_error(error)) from error
         finally:
+            if timer is not None:
+                timer.cancel()
             guards.meter = None
             guards.depth = 0
             if needed > previous_limit:
@@ -258,6 +285,12 @@ class ContractSandbox:
         if guards.fatal is not None:
             raise guards.fatal
         return result
+
+
+def _trip(guards: SandboxGuards, seconds: float) -> None:
+    if guards.fatal is None and guards.meter is not None:
+        # Read by the next fuel charge of the contract (one per statement block).
+        guards.fatal = ContractTimedOut(f"contract code ran longer than {seconds} s")
 
 
 def _is_plain_text_value(value: object, depth: int = 0) -> bool:
