@@ -420,3 +420,26 @@ def test_wall_clock_backstop_stops_underpriced_work() -> None:
         assert time.monotonic() - started < 5
         # The next call starts afresh.
         assert sandbox.call(FuelMeter(10), len, [1, 2]) == 2
+
+
+# Fuel is part of what validators sign: a change to these figures is a protocol change, to be
+# made on purpose (update the numbers with the pricing change, and say so).
+PINNED_COUNTER_FUEL = {"load": 826, "operation": 9, "summary": 48}
+
+
+def test_counter_fuel_is_pinned(compiled_counter: CompiledContract) -> None:
+    with ContractSandbox(compiled_counter) as sandbox:
+        load_meter = FuelMeter(100_000)
+        counter = run_in_sandbox(sandbox, "CounterContract", meter=load_meter)
+        abi = sandbox.lookup("abi")
+        operation = abi.Operation(abi.Kind.INCREMENT, 5)
+        operation_meter = FuelMeter(100_000)
+        sandbox.call(operation_meter, counter.execute_operation, operation)
+        summary_meter = FuelMeter(100_000)
+        sandbox.call(summary_meter, counter.summary)
+    used = {
+        "load": load_meter.used,
+        "operation": operation_meter.used,
+        "summary": summary_meter.used,
+    }
+    assert used == PINNED_COUNTER_FUEL
