@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from edgechain.base import encoding
 from edgechain.base.crypto import CryptoHash
 from edgechain.base.encoding import decode, encode
 from edgechain.base.errors import EdgechainError, EncodingError
@@ -149,9 +150,12 @@ class UserExecution:
 
     def close(self) -> None:
         """Unload every sandbox of this block."""
+        if not self._loaded:
+            return
         for loaded in self._loaded.values():
             loaded.sandbox.close()
         self._loaded.clear()
+        _forget_encoding_caches()
 
     # -- blobs
 
@@ -334,6 +338,20 @@ class UserExecution:
         finally:
             transaction.call_stack.pop()
             runtime._active = False
+
+
+def _forget_encoding_caches() -> None:
+    """Drop the canonical encoding's per-class caches, which hold this block's contract classes.
+
+    ``edgechain.base.encoding`` memoizes field names and type hints per class with
+    ``functools.cache``; every block loads fresh contract classes, so without this the
+    caches (and the classes' modules) would grow by a few entries per block forever.
+    """
+    for name in ("_field_names", "_hints", "_is_transparent"):
+        cached = getattr(encoding, name, None)
+        cache_clear = getattr(cached, "cache_clear", None)
+        if callable(cache_clear):
+            cache_clear()
 
 
 def _decode(payload: bytes, value_type: Any, what: str) -> Any:
