@@ -197,6 +197,12 @@ def test_hand_built_file_parses() -> None:
             "past the end",
         ),
         (gguf_bytes(kvs=[kv_u32("k", 1), kv_u32("k", 2)]), "duplicate key"),
+        (
+            gguf_bytes(
+                kvs=[gguf_string("k") + struct.pack("<IIQ", 9, 9, 1) + struct.pack("<IQ", 4, 0)]
+            ),
+            "holds arrays",
+        ),
         (gguf_bytes(kvs=[kv_u32("general.alignment", 3)]), "power of two"),
         (gguf_bytes(infos=[tensor_info("t", [4], 0, 0)]), "past the end of the file"),
         (gguf_bytes(infos=[tensor_info("t", [1 << 62, 1 << 62], 0, 0)]), "past the end"),

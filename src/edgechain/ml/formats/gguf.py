@@ -9,7 +9,8 @@ ever sized by an unchecked header field. We use the `gguf` package's constants (
 value types, ggml type numbers, block sizes), and its writer in the tests.
 
 Metadata values: integers, floats, bools and strings as Python values; arrays of numbers
-as read-only numpy arrays; arrays of strings as lists of str; nested arrays as lists.
+as read-only numpy arrays; arrays of strings as lists of str. Arrays of arrays are
+refused, as llama.cpp refuses them.
 Tensor data are views into the mapping, shaped as `TensorRecord` documents.
 """
 
@@ -98,15 +99,17 @@ def _value_type(cursor: _Cursor, what: str) -> int:
     return code
 
 
-def _read_value(cursor: _Cursor, code: int, key: str, depth: int = 0) -> Any:
+def _read_value(cursor: _Cursor, code: int, key: str) -> Any:
     if code in _SCALAR_DTYPES:
         value = cursor.scalar(_SCALAR_DTYPES[code], f"value of {key!r}")
         return bool(value) if code == gguf.GGUFValueType.BOOL else value
     if code == gguf.GGUFValueType.STRING:
         return cursor.string(f"string value of {key!r}")
-    if depth >= 2:
-        raise cursor.fail(f"array value of {key!r} nests too deep")
     element_code = _value_type(cursor, f"element of {key!r}")
+    if element_code == gguf.GGUFValueType.ARRAY:
+        # llama.cpp's reader refuses them too; and a file of many tiny nested arrays
+        # would turn each 12 bytes into a Python object several times that size.
+        raise cursor.fail(f"array {key!r} holds arrays, which GGUF readers do not accept")
     count = cursor.u64(f"array length of {key!r}")
     if element_code in _SCALAR_DTYPES:
         dtype = _SCALAR_DTYPES[element_code]
@@ -115,12 +118,9 @@ def _read_value(cursor: _Cursor, code: int, key: str, depth: int = 0) -> Any:
         array = cursor.take(count * dtype.itemsize, f"array {key!r}").view(dtype).copy()
         array.flags.writeable = False
         return array.astype(bool) if element_code == gguf.GGUFValueType.BOOL else array
-    minimum = 8 if element_code == gguf.GGUFValueType.STRING else 12
-    if count > cursor.remaining() // minimum:
+    if count > cursor.remaining() // 8:
         raise cursor.fail(f"array {key!r} declares {count} elements past the end of the file")
-    if element_code == gguf.GGUFValueType.STRING:
-        return _read_string_array(cursor, count, key)
-    return [_read_value(cursor, element_code, key, depth + 1) for _ in range(count)]
+    return _read_string_array(cursor, count, key)
 
 
 def _read_string_array(cursor: _Cursor, count: int, key: str) -> list[str]:
