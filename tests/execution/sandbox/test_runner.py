@@ -443,3 +443,14 @@ def test_counter_fuel_is_pinned(compiled_counter: CompiledContract) -> None:
         "summary": summary_meter.used,
     }
     assert used == PINNED_COUNTER_FUEL
+
+
+def test_item_assignment_evaluates_in_python_order(run_contract: RunContract) -> None:
+    source = (
+        "def main():\n    order = []\n    table = {}\n"
+        "    def value():\n        order.append('value')\n        return 1\n"
+        "    def target():\n        order.append('target')\n        return table\n"
+        "    def key():\n        order.append('key')\n        return 'k'\n"
+        "    target()[key()] = value()\n    return order"
+    )
+    assert run_contract(source).result == ["value", "target", "key"]

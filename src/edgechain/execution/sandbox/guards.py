@@ -697,8 +697,8 @@ class SandboxGuards:
         self.check_key(key)
         return key
 
-    def set_item(self, target: Any, key: Any, value: Any) -> None:
-        """`_setitem_(obj, k, v)` for `obj[k] = v`: a dict key is checked first."""
+    def set_item(self, value: Any, target: Any, key: Any) -> None:
+        """`_setitem_(v, obj, k)` for `obj[k] = v`: a dict key is checked first."""
         if isinstance(target, dict):
             self.check_key(key)
         elif isinstance(key, tuple):

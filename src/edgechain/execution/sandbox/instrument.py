@@ -173,8 +173,9 @@ class FuelInstrumenter(ast.NodeTransformer):
         if len(node.targets) == 1:
             target = node.targets[0]
             if isinstance(target, ast.Subscript) and not isinstance(target.slice, ast.Slice):
-                # `obj[k] = v` becomes `_setitem_(obj, k, v)`, which checks a dict key first.
-                return ast.Expr(value=_call("_setitem_", target.value, target.slice, node.value))
+                # `obj[k] = v` becomes `_setitem_(v, obj, k)` (Python's order: the value first),
+                # which checks a dict key before storing.
+                return ast.Expr(value=_call("_setitem_", node.value, target.value, target.slice))
         self._check_item_keys(node.targets)
         return node
 
