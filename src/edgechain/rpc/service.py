@@ -98,6 +98,9 @@ class ValidatorService:
     # ---------------------------------------------------------- ValidatorNode
 
     async def handle_block_proposal(self, proposal: BlockProposal) -> ChainInfoResponse:
+        return await asyncio.shield(self._handle_block_proposal(proposal))
+
+    async def _handle_block_proposal(self, proposal: BlockProposal) -> ChainInfoResponse:
         chain_id = proposal.content.block.chain_id
         response = await self._on_shard(chain_id, lambda w: w.handle_block_proposal(proposal))
         if response.vote is not None:
@@ -105,6 +108,11 @@ class ValidatorService:
         return response
 
     async def handle_certificate(self, certificate: Certificate) -> ChainInfoResponse:
+        # Shielded: once the shard has applied the block, its cross-chain requests must be
+        # delivered even if the caller stops waiting (a cancelled caller would lose them).
+        return await asyncio.shield(self._handle_certificate(certificate))
+
+    async def _handle_certificate(self, certificate: Certificate) -> ChainInfoResponse:
         value = certificate.value
         chain_id = (
             value.chain_id if isinstance(value, Timeout) else certificate.executed_block.block.chain_id
