@@ -134,6 +134,11 @@ def test_out_of_range_values_are_refused_on_decode() -> None:
         decode(encode(b"short"), CryptoHash)
 
 
+def test_fixed_length_tuples_of_the_wrong_length_cannot_be_encoded() -> None:
+    with pytest.raises(EncodingError, match="tuple of 2"):
+        encode((1, 2, 3), tuple[int, int])
+
+
 def test_floats_cannot_be_encoded() -> None:
     with pytest.raises(EncodingError):
         encode(1.5)

@@ -83,7 +83,9 @@ def to_plain(value: Any, tp: Any = None) -> Any:
             args = typing.get_args(tp)
             if origin is list or (len(args) == 2 and args[1] is Ellipsis):
                 return [to_plain(item, args[0]) for item in value]
-            return [to_plain(item, arg) for item, arg in zip(value, args, strict=False)]
+            if len(value) != len(args):
+                raise EncodingError(f"expected a tuple of {len(args)} items, got {len(value)}")
+            return [to_plain(item, arg) for item, arg in zip(value, args, strict=True)]
         if origin is dict and isinstance(value, Mapping):
             key_type, value_type = typing.get_args(tp)
             return {to_plain(k, key_type): to_plain(v, value_type) for k, v in value.items()}

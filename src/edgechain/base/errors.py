@@ -5,7 +5,7 @@
     │   ├── EncodingError               bytes that are not a canonical encoding of the type
     │   ├── CryptoError
     │   │   └── InvalidSignature        a signature that does not verify
-    │   └── ArithmeticError_            an amount or counter out of range
+    │   └── ArithmeticOverflow          an amount or counter out of range
     ├── ViewError                       edgechain.views
     ├── ExecutionError                  edgechain.execution
     ├── ChainError                      edgechain.chain
