@@ -150,7 +150,7 @@ def softmax64(values: np.ndarray) -> np.ndarray:
     """Softmax in float64."""
     shifted = np.asarray(values, dtype=np.float64) - np.max(values)
     weights = np.exp(shifted)
-    return weights / weights.sum()
+    return np.asarray(weights / weights.sum(), dtype=np.float64)
 
 
 def top_p_cut(probabilities: np.ndarray, p: float) -> int:

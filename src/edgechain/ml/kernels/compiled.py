@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 # Threads that wait for work must sleep, not spin: on a machine shared with other
 # processes (2 cores, a busy browser, a validator) a spinning OpenMP worker that lost
@@ -64,7 +65,7 @@ _POW2_HALF = np.array(
 
 
 @numba.njit(cache=True, inline="always")
-def _half(low: np.uint8, high: np.uint8) -> np.float32:
+def _half(low: Any, high: Any) -> Any:
     """A little-endian float16 given as two bytes, as float32 (exact)."""
     bits = np.int32(low) | (np.int32(high) << 8)
     exponent = (bits >> 10) & 31
@@ -81,7 +82,7 @@ def _half(low: np.uint8, high: np.uint8) -> np.float32:
 
 
 @numba.njit(cache=True, inline="always")
-def _round_f16(value: float) -> np.float32:
+def _round_f16(value: Any) -> Any:
     """``value`` rounded to the nearest float16 (ties to even), returned as float32."""
     magnitude = abs(value)
     if magnitude == 0.0 or magnitude != magnitude:
@@ -107,7 +108,7 @@ def quantize_q8(x: np.ndarray, quants: np.ndarray, scales: np.ndarray, sums: np.
                 amax = magnitude if magnitude > amax else amax
             scale = amax / np.float32(127.0)
             inverse = np.float32(127.0) / amax if amax > 0 else np.float32(0.0)
-            total = 0
+            total = np.int64(0)
             for j in range(32):
                 quant = np.int32(np.rint(x[t, b * 32 + j] * inverse))
                 quants[t, b * 32 + j] = quant

@@ -77,7 +77,7 @@ def requantize_activations(x: np.ndarray) -> np.ndarray:
     quants, scales, _ = quantize_activations(x)
     tokens, width = quants.shape
     blocks = quants.reshape(tokens, width // 32, 32).astype(np.float32)
-    return (blocks * scales[:, :, None]).reshape(tokens, width)
+    return np.asarray((blocks * scales[:, :, None]).reshape(tokens, width), dtype=np.float32)
 
 
 class WeightMatrix:
@@ -108,7 +108,8 @@ class DenseMatrix(WeightMatrix):
         self.rows, self.cols = self.weight.shape
 
     def matmul(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, dtype=np.float32) @ self.weight.T  # (T, rows)
+        product: np.ndarray = np.asarray(x, dtype=np.float32) @ self.weight.T  # (T, rows)
+        return product
 
     def to_float(self) -> np.ndarray:
         return self.weight
@@ -148,7 +149,8 @@ class PackedMatrix(WeightMatrix):
         ):
             weight_t = _scratch(self.cols, self.padded_rows)  # (cols, padded rows)
             self._unpack(weight_t)
-            return (requantize_activations(x) @ weight_t)[:, : self.rows]  # (T, rows)
+            product: np.ndarray = (requantize_activations(x) @ weight_t)[:, : self.rows]
+            return product  # (T, rows)
         quants, scales, sums = quantize_activations(x)
         out = np.empty((self.quants.shape[0], tokens, compiled.CHUNK), dtype=np.float32)
         if self.tensor_type == TensorType.Q4_1:

@@ -42,14 +42,14 @@ def _blocks(data: np.ndarray, tensor_type: TensorType, rows: int, cols: int) -> 
 def _dequantize_q8_0(blocks: np.ndarray) -> np.ndarray:
     scale = _half(blocks[:, 0:2].reshape(-1, 1, 2))  # (n, 1)
     quants = blocks[:, 2:34].view(np.int8).astype(np.float32)  # (n, 32)
-    return quants * scale
+    return np.asarray(quants * scale, dtype=np.float32)
 
 
 def _dequantize_q4_0(blocks: np.ndarray) -> np.ndarray:
     scale = _half(blocks[:, 0:2].reshape(-1, 1, 2))
     packed = blocks[:, 2:18]  # (n, 16): element j in the low nibble, j + 16 in the high one
     quants = np.concatenate([packed & 0x0F, packed >> 4], axis=1).astype(np.float32) - 8.0
-    return quants * scale
+    return np.asarray(quants * scale, dtype=np.float32)
 
 
 def _dequantize_q4_1(blocks: np.ndarray) -> np.ndarray:
@@ -57,7 +57,7 @@ def _dequantize_q4_1(blocks: np.ndarray) -> np.ndarray:
     minimum = _half(blocks[:, 2:4].reshape(-1, 1, 2))
     packed = blocks[:, 4:20]
     quants = np.concatenate([packed & 0x0F, packed >> 4], axis=1).astype(np.float32)
-    return quants * scale + minimum
+    return np.asarray(quants * scale + minimum, dtype=np.float32)
 
 
 def _k_scales_mins(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +79,7 @@ def _dequantize_q4_k(blocks: np.ndarray) -> np.ndarray:
     packed = blocks[:, 16:144].reshape(-1, 4, 32)  # 4 groups of 32 bytes -> 64 values each
     quants = np.stack([packed & 0x0F, packed >> 4], axis=2).reshape(-1, 8, 32)  # (n, 8, 32)
     values = (scale * sc)[:, :, None] * quants - (scale_min * mn)[:, :, None]
-    return values.reshape(-1, QK_K)
+    return np.asarray(values.reshape(-1, QK_K), dtype=np.float32)
 
 
 def _dequantize_q5_k(blocks: np.ndarray) -> np.ndarray:
@@ -92,7 +92,7 @@ def _dequantize_q5_k(blocks: np.ndarray) -> np.ndarray:
     bits = np.stack([(high >> sub) & 1 for sub in range(8)], axis=1).astype(np.int32)
     quants = low + 16 * bits  # (n, 8, 32)
     values = (scale * sc)[:, :, None] * quants - (scale_min * mn)[:, :, None]
-    return values.reshape(-1, QK_K).astype(np.float32)
+    return np.asarray(values.reshape(-1, QK_K), dtype=np.float32)
 
 
 def _dequantize_q6_k(blocks: np.ndarray) -> np.ndarray:
@@ -111,7 +111,7 @@ def _dequantize_q6_k(blocks: np.ndarray) -> np.ndarray:
     # each 32-value part has two scales of 16 values: scale index = 2 * part + (l >= 16)
     quants = quants.reshape(-1, 2, 8, 16)
     values = quants * scales[:, :, :, None] * scale[:, :, :, None]
-    return values.reshape(-1, QK_K)
+    return np.asarray(values.reshape(-1, QK_K), dtype=np.float32)
 
 
 _DEQUANTIZERS = {
