@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from edgechain import __version__
 from edgechain.base.errors import EdgechainError
 from edgechain.cli import (
+    app_commands,
     client_commands,
     demo_commands,
     ml_commands,
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     net_commands.register(subparsers)
     wallet_commands.register(subparsers)
     client_commands.register(subparsers)
+    app_commands.register(subparsers)
     ml_commands.register(subparsers)
     return parser
 
