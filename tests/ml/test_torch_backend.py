@@ -376,3 +376,24 @@ def test_cuda_matches_numpy(tmp_path: Path, kind: str) -> None:
 def test_cuda_k_quants_match_numpy(mixed_attention: bool) -> None:
     model_file = kquant_model_file(mixed_attention)
     assert_parity(load_llama(model_file, NumpyBackend()), load_llama(model_file, TorchBackend("cuda")))
+
+
+@pytest.mark.parametrize("rope_dim", [16, 8], ids=["whole-head", "partial"])
+def test_rope_matches_numpy(rope_dim: int) -> None:
+    """The complex-pair path (whole head, table slices) and the explicit path (partial
+    rotation, or tables that are not slices) rotate as the numpy backend does."""
+    config = LlamaConfig(dim=64, hidden_dim=128, n_layers=1, n_heads=4, n_kv_heads=2,
+                         vocab_size=32, context_length=16, rope_dim=rope_dim)
+    from edgechain.ml.llama import rope_tables
+
+    cos_table, sin_table = rope_tables(config, config.context_length)
+    x = np.random.default_rng(1).standard_normal((5, 4, 16)).astype(np.float32)
+    backend = TorchBackend("cpu")
+    for cos, sin in [(cos_table[3:8], sin_table[3:8]), (cos_table[3:8].copy(), sin_table[3:8].copy())]:
+        expected = NumpyBackend().rope(x, cos, sin)
+        got = backend.rope(torch.from_numpy(x), cos, sin).numpy()
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+        # a non-contiguous input (a slice of a fused projection) rotates the same
+        fused = np.concatenate([np.zeros((5, 8), np.float32), x.reshape(5, 64)], axis=1)
+        sliced = torch.from_numpy(fused)[:, 8:].reshape(5, 4, 16)
+        np.testing.assert_allclose(backend.rope(sliced, cos, sin).numpy(), expected, rtol=0, atol=1e-6)

@@ -35,7 +35,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
@@ -198,21 +198,31 @@ def _unpack_nibbles(nibbles: torch.Tensor) -> torch.Tensor:
     return torch.cat([nibbles & 0x0F, nibbles >> 4], dim=-1)
 
 
-def _dequantize_q4_0(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
-    quants = _unpack_nibbles(parts["nibbles"]).to(dtype) - 8.0  # (rows, blocks, 32)
-    return quants * parts["scales"].to(dtype)
+# Each decoder forms the float32 values as `kernels.reference` does (the same products and
+# sums, so the same bits: a quant times a float16 scale is exact in float32, so addcmul's
+# single rounding equals the reference's rounded sum), reading the float16 scales through
+# type promotion rather than a separate conversion: fewer kernels per product.
 
 
-def _dequantize_q4_1(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
-    quants = _unpack_nibbles(parts["nibbles"]).to(dtype)  # (rows, blocks, 32)
-    return quants * parts["scales"].to(dtype) + parts["mins"].to(dtype)
+def _as(values: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return values if values.dtype == dtype else values.to(dtype)
 
 
-def _dequantize_q8_0(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
-    return parts["quants"].to(dtype) * parts["scales"].to(dtype)  # (rows, blocks, 32)
+def _dequantize_q4_0(parts: dict[str, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+    quants = _unpack_nibbles(parts["nibbles"]).to(torch.float32) - 8.0  # (rows, blocks, 32)
+    return _as(quants * parts["scales"], dtype)
 
 
-def _dequantize_q4_k(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
+def _dequantize_q4_1(parts: dict[str, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+    quants = _unpack_nibbles(parts["nibbles"]).to(torch.float32)  # (rows, blocks, 32)
+    return _as(torch.addcmul(parts["mins"], quants, parts["scales"]), dtype)
+
+
+def _dequantize_q8_0(parts: dict[str, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+    return _as(parts["quants"].to(torch.float32) * parts["scales"], dtype)  # (rows, blocks, 32)
+
+
+def _dequantize_q4_k(parts: dict[str, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
     packed = parts["blocks"]  # (rows, blocks, 128)
     rows, blocks = packed.shape[:2]
     groups = packed.reshape(rows, blocks, 4, 1, 32)  # 4 groups of 32 bytes -> 64 values each
@@ -221,7 +231,7 @@ def _dequantize_q4_k(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor
     return values.to(dtype)
 
 
-def _dequantize_q5_k(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
+def _dequantize_q5_k(parts: dict[str, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
     raw = parts["blocks"]  # (rows, blocks, 160): 32 bytes of fifth bits, 128 of nibbles
     rows, blocks = raw.shape[:2]
     high = raw[:, :, 0:32]
@@ -235,7 +245,7 @@ def _dequantize_q5_k(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor
     return values.to(dtype)
 
 
-def _dequantize_q6_k(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor:
+def _dequantize_q6_k(parts: dict[str, torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
     raw = parts["blocks"]  # (rows, blocks, 192): 128 low nibbles, 64 high 2-bit pairs
     rows, blocks = raw.shape[:2]
     low = raw[:, :, 0:128].reshape(rows, blocks, 2, 64)
@@ -253,7 +263,7 @@ def _dequantize_q6_k(parts: dict[str, torch.Tensor], dtype: Any) -> torch.Tensor
     return values.to(dtype)
 
 
-_DEQUANTIZERS: dict[TensorType, Callable[[dict[str, Any], Any], torch.Tensor]] = {
+_DEQUANTIZERS: dict[TensorType, Callable[[dict[str, torch.Tensor], torch.dtype], torch.Tensor]] = {
     TensorType.Q4_0: _dequantize_q4_0,
     TensorType.Q4_1: _dequantize_q4_1,
     TensorType.Q8_0: _dequantize_q8_0,
@@ -327,6 +337,9 @@ class TorchBackend:
         self.chunk_elements = CUDA_CHUNK_ELEMENTS if self.device.type == "cuda" else CPU_CHUNK_ELEMENTS
         self._uploaded: dict[tuple[str, int, tuple[int, ...]], tuple[TensorRecord, TorchMatrix]] = {}
         self._tables: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
+        self._rotation_tables: dict[
+            tuple[int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+        ] = {}
         self.static: StaticStep | None = None
         """Set (by `edgechain.ml.torch_graphs`) while a one-token step runs from device-held
         inputs: embed, rope, attention and to_numpy then read and write only fixed tensors."""
@@ -416,7 +429,10 @@ class TorchBackend:
         blocks = x.reshape(tokens, width // 32, 32)
         amax = blocks.abs().amax(dim=-1, keepdim=True)  # (T, n/32, 1)
         scale = amax / 127.0
-        inverse = torch.where(amax > 0, 127.0 / amax, torch.zeros_like(amax))
+        # An all-zero block has inverse 0 in the kernels; any finite inverse gives its quants
+        # 0 too, so clamping amax (one kernel) stands for the kernels' branch (three). Blocks
+        # whose largest value is below 2^-100 (never seen in activations) would differ.
+        inverse = 127.0 / amax.clamp_min(2.0**-100)
         quants = torch.round(blocks * inverse)  # ties to even, as np.rint
         rounded_scale = scale.to(torch.float16).to(torch.float32)
         return (quants * rounded_scale).reshape(tokens, width)
@@ -505,16 +521,41 @@ class TorchBackend:
         scale = (1.0 / torch.sqrt(mean_square + eps)).to(torch.float32)
         return (x * scale) * weight  # (T, dim)
 
+    def _rotations(self, cos: np.ndarray, sin: np.ndarray) -> torch.Tensor | None:
+        """cos + i sin (T, half) complex64 for the positions of ``cos``/``sin`` (slices of the
+        model's tables), from a device table built once; None when they are not slices."""
+        found_cos, found_sin = self._device_table(cos), self._device_table(sin)
+        if found_cos is None or found_sin is None or found_cos[1] != found_sin[1]:
+            return None
+        key = (id(found_cos[0]), id(found_sin[0]))
+        cached = self._rotation_tables.get(key)
+        if cached is None or cached[0] is not found_cos[0] or cached[1] is not found_sin[0]:
+            cached = (found_cos[0], found_sin[0], torch.complex(found_cos[0], found_sin[0]))
+            self._rotation_tables[key] = cached
+        table = cached[2]
+        if self.static is not None:
+            return table.index_select(0, self.static.position)  # (1, half)
+        first = found_cos[1]
+        return table[first : first + cos.shape[0]]
+
     def rope(self, x: Activations, cos: np.ndarray, sin: np.ndarray) -> torch.Tensor:
         x = self._tensor(x)  # (T, heads, head_dim)
+        tokens, heads, head_dim = x.shape
         half = cos.shape[1]
+        rotations = self._rotations(cos, sin) if 2 * half == head_dim else None
+        if rotations is not None and x.stride(-1) == 1 and x.storage_offset() % 2 == 0:
+            # Pairs (even, odd) as complex numbers: (e + i o)(c + i s) = (e c - o s) + i (e s + o c),
+            # the same rotation in one kernel instead of seven.
+            pairs = torch.view_as_complex(x.reshape(tokens, heads, half, 2))  # (T, heads, half)
+            rotated_pairs = pairs * rotations[:, None, :]
+            return torch.view_as_real(rotated_pairs).reshape(tokens, heads, head_dim)
         c = self._table_rows(cos)[:, None, :]  # (T, 1, half)
         s = self._table_rows(sin)[:, None, :]
         even = x[:, :, 0 : 2 * half : 2]  # (T, heads, half)
         odd = x[:, :, 1 : 2 * half : 2]
         rotated = torch.stack([even * c - odd * s, even * s + odd * c], dim=-1)
-        rotated = rotated.reshape(x.shape[0], x.shape[1], 2 * half)  # (T, heads, rotary)
-        if 2 * half == x.shape[2]:
+        rotated = rotated.reshape(tokens, heads, 2 * half)  # (T, heads, rotary)
+        if 2 * half == head_dim:
             return rotated
         return torch.cat([rotated, x[:, :, 2 * half :]], dim=-1)
 
