@@ -280,3 +280,33 @@ def test_builtins_that_walk_tuples_are_priced(run_contract: RunContract, stateme
     )
     with pytest.raises(OutOfFuel):
         run_contract(source, fuel=10**6)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "flag = nested == other",
+        "flag = nested < other",
+        "flag = 0 < 1 < 2 and [nested] == [other]",
+        "flag = inner_copy in haystack",
+        "position = haystack.count(inner_copy)",
+    ],
+)
+def test_comparisons_of_nested_data_are_priced_by_depth(
+    run_contract: RunContract, statement: str
+) -> None:
+    source = (
+        "def main():\n    inner = [0] * 10 ** 4\n    inner_copy = [0] * 10 ** 4\n"
+        "    nested = [1, inner]\n    other = [1, inner_copy]\n    haystack = [inner] * 10\n"
+        f"    for _ in range(10 ** 6):\n        {statement}"
+    )
+    with pytest.raises(OutOfFuel):
+        run_contract(source, fuel=10**6)
+
+
+def test_comparing_self_referencing_lists_is_a_clean_error(run_contract: RunContract) -> None:
+    source = (
+        "def main():\n    a = [1]\n    a.append(a)\n    b = [1]\n    b.append(b)\n    return a == b"
+    )
+    with pytest.raises(SandboxViolation, match="recursion"):
+        run_contract(source)

@@ -61,8 +61,9 @@ lambda pays `call`; every item a comprehension, `list()`, `sum()`, `sorted()`, `
 or an unpacking takes from an iterator pays `iteration`. Operations whose cost scales with
 their data pay `element` per element, character, byte or 64-bit integer word, *before* they
 run: `'x' * n` and `[0] * n` pay n, `a + b` the result's length, `a ** b` and `a << b` the
-result's words (quadratically above 4096 words), `a in b` the length of `b`, `a == b` / `<` …
-the smaller length, slices their length, `sorted` n·log2(n), `str.join`/`replace`/`ljust`/
+result's words (quadratically above 4096 words), `a in b` the length of `b` (times the
+item's depth), `a == b` / `<` … the smaller operand's size with everything nested in it,
+`list.index`/`count`/`remove` like `in`, slices their length, `sorted` n·log2(n), `str.join`/`replace`/`ljust`/
 `expandtabs`/`translate` and `int.to_bytes` their result, other methods of str/bytes/list/
 tuple/dict their receiver's length, `bytes(n)` n, f-string and %-format widths their width,
 tuple keys and `isinstance` class tuples their length.
@@ -90,9 +91,15 @@ longer with `ContractTimedOut`, at the next statement block. It is not determini
 exists so that whatever fuel underprices cannot hold a validator, which should then decline
 to vote rather than record the outcome.
 
-**Known limits.** Comparison and hashing of *nested* containers are priced by their top-level
-size only, and `d[key] = v` with a large tuple key is not priced by the key's size. The `is*`
-string checks cost one statement. Module-level mutable objects persist for the lifetime of a
+**Dict keys.** Integers of 61 bits or more (alone, in tuples or in dataclasses) are refused as
+dict keys on every path (`d[k]`, `in`, displays, comprehensions, `dict()`, `get`, `setdefault`,
+`pop`, `update`, `fromkeys`): such keys can be chosen to share one hash, which turns each dict
+operation into an unpriced linear scan. Contract classes cannot define `__hash__` for the same
+reason (dataclass-generated hashes are fine). Tuple keys are priced by their size.
+
+**Known limits.** The `is*` string checks and `startswith`-like methods are priced by the
+receiver's length whatever the work. The Python-level walks that price nested data are host
+work proportional to data already paid for. Module-level mutable objects persist for the lifetime of a
 `ContractSandbox`: load a fresh sandbox per block (or per operation) so that validators that
 restarted agree. A sandbox is for one thread at a time. Objects the SDK hands to contracts
 must keep their host handles in `_private` attributes; containers they hold are shielded one

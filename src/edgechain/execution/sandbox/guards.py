@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import functools
 import importlib
+import itertools
 import operator
 import re
 import sys
@@ -127,6 +128,9 @@ _COMPARISONS: Mapping[str, Callable[[Any, Any], Any]] = {
 }
 
 _COMPARED_BY_CONTENT: tuple[type, ...] = (str, bytes, list, tuple, dict)
+
+_NESTED_TYPES: tuple[type, ...] = (list, tuple, dict, str, bytes)
+"""What `deep_size` looks inside (or measures) among a container's elements."""
 
 _INPLACE_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
     "+=": operator.iadd,
@@ -659,6 +663,10 @@ class SandboxGuards:
             length = args[0] if args else kwargs.get("length", 1)
             self.charge_elements(length if isinstance(length, int) else 1)
             return args
+        if name in ("index", "count", "remove") and isinstance(obj, list | tuple) and args:
+            # Each element is compared with the argument: as deep as it goes, at most.
+            self.charge_elements(own_size * self.deep_size(args[0]))
+            return args
         self.charge_elements(own_size + argument_size)
         if name == "replace" and true_len(args) >= 2 and isinstance(obj, str | bytes):
             count = str.count(obj, args[0]) if isinstance(obj, str) else bytes.count(obj, args[0])
@@ -952,23 +960,62 @@ class SandboxGuards:
         self.charge_elements(size)
 
     def compare(self, op: str, left: Any, right: Any) -> Any:
-        """`_compare_(op, a, b)`: containers and text are priced by the smaller top-level size."""
+        """`_compare_(op, a, b)`: containers and text are priced by the smaller one's size,
+        nested containers included (comparing walks them in C)."""
         left_type = type(left)
         right_type = type(right)
         if not (left_type is int and right_type is int):
             if issubclass(left_type, _COMPARED_BY_CONTENT) and issubclass(
                 right_type, _COMPARED_BY_CONTENT
             ):
-                self.charge_elements(min(true_len(left), true_len(right)))
+                self.charge_elements(min(self.deep_size(left), self.deep_size(right)))
             elif isinstance(left, int) and isinstance(right, int):
                 self.charge_elements(min(int_words(left), int_words(right)) - 1)
         return _COMPARISONS[op](left, right)
 
     def sized(self, value: Any) -> Any:
-        """`_sized_(x)`: an operand of a chained comparison, priced by its top-level size."""
+        """`_sized_(x)`: an operand of a chained comparison, priced by its (deep) size."""
         if isinstance(value, _COMPARED_BY_CONTENT):
-            self.charge_elements(true_len(value))
+            self.charge_elements(self.deep_size(value))
         return value
+
+    def deep_size(self, value: Any) -> int:
+        """Elements of `value` with the lists, tuples and dicts inside it (each counted once).
+
+        The walk is host work proportional to data the contract already paid to build; its
+        result is charged before the operation it prices, so repeating it runs out of fuel.
+        """
+        if not isinstance(value, list | tuple | dict):
+            return data_size(value)
+        total = 0
+        seen: set[int] = set()
+        pending: list[Any] = [value]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, list | tuple | dict):
+                if id(item) in seen:
+                    continue
+                seen.add(id(item))
+                total += true_len(item) + 1
+                if isinstance(item, dict):
+                    pending.extend(dict.keys(item))
+                    pending.extend(dict.values(item))
+                else:
+                    # Element types are gathered in C: a flat list costs no Python-level loop.
+                    nested_types = {
+                        element_type
+                        for element_type in set(map(type, item))
+                        if issubclass(element_type, _NESTED_TYPES)
+                    }
+                    if nested_types:
+                        pending.extend(
+                            itertools.compress(
+                                item, map(nested_types.__contains__, map(type, item))
+                            )
+                        )
+            else:
+                total += data_size(item)
+        return total
 
     def contains(self, container: Any, item: Any) -> bool:
         """`_contains_(b, a)` for `a in b`: priced by what the membership test scans."""
@@ -980,8 +1027,11 @@ class SandboxGuards:
                 self.charge(self.costs.element)
             else:
                 self.charge_elements(true_len(container))
-        elif isinstance(container, str | bytes | list | tuple):
+        elif isinstance(container, str | bytes):
             self.charge_elements(true_len(container) + data_size(item))
+        elif isinstance(container, list | tuple):
+            # Each element is compared with the item: as deep as the item goes, at most.
+            self.charge_elements(true_len(container) * self.deep_size(item))
         elif isinstance(container, Iterator) or not hasattr(type(container), "__contains__"):
             return any(value == item for value in self.metered_iter(container))
         else:
