@@ -6,6 +6,7 @@ import asyncio
 import http.server
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from probe_app import SOURCES
@@ -94,6 +95,42 @@ def test_a_service_query_fetches_through_its_runtime(server: str) -> None:
     tester = ApplicationTester.create(
         validators=1, users=1, service_config=ServiceConfig(allowed_hosts=("127.0.0.1",))
     )
+    try:
+        asyncio.run(scenario(tester))
+    finally:
+        tester.close()
+
+
+def test_service_runtime_facts_blobs_and_queries_of_other_applications(tmp_path: Path) -> None:
+    from edgechain.execution.service_runtime import ServiceRuntimeImpl
+
+    abi = import_application_sources(SOURCES).abi
+    content = b"weights " * 1000
+
+    async def scenario(tester: ApplicationTester) -> None:
+        module_id = await tester.publish_module(pack_application_sources(SOURCES))
+        first = await tester.create_application(
+            module_id, abi=abi.ProbeAbi, argument=1, parameters=0
+        )
+        second = await tester.create_application(
+            module_id, abi=abi.ProbeAbi, argument=40, parameters=2
+        )
+        blob_id, certificate = await tester.clients[0].publish_data_blob(content)
+        context = tester.service_context()
+        runtime = ServiceRuntimeImpl(context, first, abi.ProbeAbi)
+        assert runtime.chain_id() == tester.chain_id()
+        assert runtime.application_id() == first
+        assert runtime.system_time() == certificate.value.executed_block.block.timestamp
+        assert runtime.next_block_height() == certificate.value.executed_block.block.height.next()
+        blob = runtime.read_data_blob(blob_id)
+        assert isinstance(blob, memoryview), "memory-mapped from the blob store"
+        assert bytes(blob) == content
+        answer = runtime.query_application(second, "query { total parameters }")
+        assert answer == {"data": {"total": 42, "parameters": 2}}
+        runtime.schedule_operation(abi.Add(1))
+        assert [operation.application_id for operation in context.scheduled] == [first]
+
+    tester = ApplicationTester.create(validators=1, users=1, directory=str(tmp_path))
     try:
         asyncio.run(scenario(tester))
     finally:
