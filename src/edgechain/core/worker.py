@@ -173,20 +173,53 @@ class WorkerState:
         return self._response(chain, None)
 
     def _committee_for(self, chain: ChainStateView, epoch: Epoch, block: Block | None) -> Committee:
-        """The committee that must have signed for ``epoch``, as the chain knows it."""
-        system = chain.execution_state.system
-        if system.is_active():
-            committees = dict(system.committees.items())
-        elif block is not None:
-            committees = _opening_committees(block)
-        else:
-            raise InactiveChain(f"chain {chain.chain_id} is not active on this validator")
+        """The committee that must have signed for ``epoch``, from what this validator trusts.
+
+        An active chain: the committees it accepted through its own certified blocks (which
+        go back to genesis). A chain not yet open here: the committees of the admin chain as
+        this validator knows it, found through the parent chain's state on this validator.
+        Never the committees a block's own ``OpenChain`` message names: anyone can invent a
+        committee and sign with it.
+        """
+        committees = self._trusted_committees(chain, block)
         committee = committees.get(epoch)
         if committee is None:
             raise StaleEpoch(
-                f"chain {chain.chain_id}: epoch {epoch} has no committee this chain trusts"
+                f"chain {chain.chain_id}: epoch {epoch} has no committee this validator trusts"
             )
         return committee
+
+    def _trusted_committees(
+        self, chain: ChainStateView, block: Block | None
+    ) -> dict[Epoch, Committee]:
+        system = chain.execution_state.system
+        if system.is_active():
+            return dict(system.committees.items())
+        message = _opening_message(block) if block is not None else None
+        if message is None:
+            raise InactiveChain(f"chain {chain.chain_id} is not active on this validator")
+        # The child's id is the hash of its description, so the description's parent is the
+        # one chain that can open it; what the parent says about its admin chain is certified
+        # history on this validator, unlike anything inside the certificate being checked.
+        parent_id = message.description.parent
+        if message.description.chain_id() != chain.chain_id:
+            raise InactiveChain(
+                f"chain {chain.chain_id}: its first block opens chain"
+                f" {message.description.chain_id()} instead"
+            )
+        parent = self.storage.load_chain(parent_id)
+        admin_id = parent.execution_state.system.admin_id.get() if parent.is_active() else None
+        if admin_id is None:
+            raise InactiveChain(
+                f"chain {chain.chain_id} is not active on this validator, nor is its parent"
+                f" {parent_id}: the parent's blocks must come first"
+            )
+        admin = self.storage.load_chain(admin_id)
+        if not admin.is_active():
+            raise InactiveChain(
+                f"chain {chain.chain_id}: its admin chain {admin_id} is not active on this validator"
+            )
+        return dict(admin.execution_state.system.committees.items())
 
     # ------------------------------------------------------------ cross-chain
 
@@ -328,8 +361,3 @@ def _opening_message(block: Block) -> OpenChainMessage | None:
             return message
     return None
 
-
-def _opening_committees(block: Block) -> dict[Epoch, Committee]:
-    """For the first block of a child chain: the committees its OpenChain message names."""
-    message = _opening_message(block)
-    return {} if message is None else dict(message.config.committees)
