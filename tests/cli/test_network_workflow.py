@@ -7,12 +7,36 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+
+COUNTER = Path(__file__).resolve().parents[2] / "apps" / "counter"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the node service exited"
+        try:
+            httpx.get(url, headers={"accept": "text/html"}, timeout=1, trust_env=False)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")
 
 
 def edgechain(*arguments: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -73,6 +97,34 @@ def test_new_user_workflow(tmp_path: Path, network_dir: Path) -> None:
     blob_file.write_bytes(b"hello, validators")
     blob_id = edgechain("publish-data-blob", str(blob_file), env=env).stdout.strip()
     assert blob_id
+
+    # An application, its service behind the node service, a query and a mutation over HTTP.
+    application = edgechain(
+        "publish-and-create", str(COUNTER), "--argument", "5", env=env
+    ).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", application), application
+    answer = edgechain("query", chain, application, "{ value }", env=env).stdout
+    assert json.loads(answer) == {"data": {"value": 5}}
+    port = free_port()
+    service = subprocess.Popen(
+        [sys.executable, "-m", "edgechain.cli.main", "service", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/chains/{chain}/applications/{application}"
+        wait_for_http(f"http://127.0.0.1:{port}/", service)
+        with httpx.Client(timeout=60, trust_env=False) as http:
+            assert http.post(url, json={"query": "{ value }"}).json() == {"data": {"value": 5}}
+            mutation = http.post(url, json={"query": "mutation { increment(value: 4) }"}).json()
+            assert len(mutation["blockHash"]) == 64
+            assert http.post(url, json={"query": "{ value }"}).json() == {"data": {"value": 9}}
+    finally:
+        os.killpg(service.pid, signal.SIGTERM)
+        try:
+            service.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(service.pid, signal.SIGKILL)
+            service.wait()
 
     down = edgechain("net", "down", "--dir", str(network_dir), env=env)
     assert "stopped 5 process(es)" in down.stdout
