@@ -310,3 +310,24 @@ def test_comparing_self_referencing_lists_is_a_clean_error(run_contract: RunCont
     )
     with pytest.raises(SandboxViolation, match="recursion"):
         run_contract(source)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["ordered = sorted(rows)", "rows.sort()", "top = max(rows)", "low = min(rows[0], rows[1])"],
+)
+def test_ordering_nested_data_is_priced_by_depth(run_contract: RunContract, statement: str) -> None:
+    source = (
+        "def main():\n    rows = [[0] * 10 ** 4 + [i] for i in range(8)]\n"
+        f"    for _ in range(10 ** 6):\n        {statement}"
+    )
+    with pytest.raises(OutOfFuel):
+        run_contract(source, fuel=10**6)
+
+
+def test_min_and_max_keep_their_forms(run_contract: RunContract) -> None:
+    source = (
+        "def main():\n    return [min([3, 1, 2]), max(3, 1, 2), min([], default=7),"
+        " max(['a', 'bbb'], key=len), min((x for x in [5, 4]))]"
+    )
+    assert run_contract(source).result == [1, 3, 7, "bbb", 4]

@@ -63,10 +63,11 @@ their data pay `element` per element, character, byte or 64-bit integer word, *b
 run: `'x' * n` and `[0] * n` pay n, `a + b` the result's length, `a ** b` and `a << b` the
 result's words (quadratically above 4096 words), `a in b` the length of `b` (times the
 item's depth), `a == b` / `<` … the smaller operand's size with everything nested in it,
-`list.index`/`count`/`remove` like `in`, slices their length, `sorted` n·log2(n), `str.join`/`replace`/`ljust`/
-`expandtabs`/`translate` and `int.to_bytes` their result, other methods of str/bytes/list/
-tuple/dict their receiver's length, `bytes(n)` n, f-string and %-format widths their width,
-tuple keys and `isinstance` class tuples their length.
+`list.index`/`count`/`remove` like `in`, slices their length, `sorted`/`list.sort` the
+items' nested size × log2(n), `min`/`max` the items' nested size, `str.join`/`replace`/
+`ljust`/`expandtabs`/`translate` and `int.to_bytes` their result, other methods of str/bytes/
+list/tuple/dict their receiver's length, `bytes(n)` n, f-string and %-format widths their
+width, tuple keys and `isinstance` class tuples their length.
 So `'x' * 10**10`, `[0] * 10**9`, `10**10**10` are refused before any memory is taken, and
 builtins that loop in C over lazy input (`sum(range(10**12))`, `None in range(10**15)`) run
 dry. Sizes are read with the builtin types' own `len`/`bit_length`, so a subclass that

@@ -683,7 +683,7 @@ class SandboxGuards:
         elif name == "encode":
             self.charge_elements(own_size * 4)
         elif name == "sort" and isinstance(obj, list):
-            self.charge_elements(true_len(obj) * max(int.bit_length(true_len(obj)), 1))
+            self.charge_elements(self.deep_size(obj) * max(int.bit_length(true_len(obj)), 1))
         return args
 
     # -- items and writes
@@ -1192,9 +1192,10 @@ class SandboxGuards:
     def builtin_sorted(
         self, iterable: Iterable[Any], *, key: Any = None, reverse: bool = False
     ) -> list[Any]:
-        """The `sorted` builtin: n·log2(n) elements (key calls are metered as contract calls)."""
+        """The `sorted` builtin: the items' nested size times log2(n) (each item takes part in
+        about log2(n) comparisons; key calls are metered as contract calls)."""
         items = self.materialize(iterable)
-        self.charge_elements(true_len(items) * max(int.bit_length(true_len(items)), 1))
+        self.charge_elements(self.deep_size(items) * max(int.bit_length(true_len(items)), 1))
         return sorted(items, key=self.guard_callable(key), reverse=reverse)
 
     def builtin_sum(self, iterable: Iterable[Any], start: Any = 0) -> Any:
@@ -1209,20 +1210,20 @@ class SandboxGuards:
         return total
 
     def builtin_min(self, *args: Any, **kwargs: Any) -> Any:
-        """The `min` builtin, priced per item."""
+        """The `min` builtin, priced per item and by the items' nested size."""
         if "key" in kwargs:
             kwargs["key"] = self.guard_callable(kwargs["key"])
-        if true_len(args) == 1:
-            return min(self.metered_iter(args[0]), **kwargs)
-        return min(*args, **kwargs)
+        items = self.materialize(args[0]) if true_len(args) == 1 else list(args)
+        self.charge_elements(self.deep_size(items))  # every item is compared once
+        return min(items, **kwargs)
 
     def builtin_max(self, *args: Any, **kwargs: Any) -> Any:
-        """The `max` builtin, priced per item."""
+        """The `max` builtin, priced per item and by the items' nested size."""
         if "key" in kwargs:
             kwargs["key"] = self.guard_callable(kwargs["key"])
-        if true_len(args) == 1:
-            return max(self.metered_iter(args[0]), **kwargs)
-        return max(*args, **kwargs)
+        items = self.materialize(args[0]) if true_len(args) == 1 else list(args)
+        self.charge_elements(self.deep_size(items))  # every item is compared once
+        return max(items, **kwargs)
 
     def builtin_any(self, iterable: Iterable[Any]) -> bool:
         """The `any` builtin, priced per item."""
