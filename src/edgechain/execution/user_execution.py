@@ -94,6 +94,8 @@ def compiled_contract(content: bytes, blob_hash: CryptoHash) -> CompiledContract
 class LoadedContract:
     """An application's contract loaded for this block."""
 
+    application_id: ApplicationId
+    """The application's id (the hash of its description, computed once)."""
     description: ApplicationDescription
     """The application."""
     sandbox: ContractSandbox
@@ -298,7 +300,7 @@ class UserExecution:
         except BaseException:
             sandbox.close()
             raise
-        loaded = LoadedContract(description, sandbox, contract_class)
+        loaded = LoadedContract(application_id, description, sandbox, contract_class)
         self._loaded[application_id] = loaded
         return loaded
 
@@ -432,7 +434,7 @@ class ContractRuntimeImpl:
         self._execution = execution
         self._transaction = transaction
         self._loaded = loaded
-        self._application_id = loaded.description.application_id()
+        self._application_id = loaded.application_id
         self._authenticated_owner = authenticated_owner
         self._caller_id = caller_id
         self._message = message
