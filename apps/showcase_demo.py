@@ -46,7 +46,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from edgechain.base.blobs import MediaType, split_into_blobs
 from edgechain.base.identifiers import AccountOwner, ApplicationId, BlobId, ChainId
@@ -254,13 +254,25 @@ def build_web_app(node: ShowcaseNode, web_directory: Path = WEB_DIRECTORY) -> St
         await websocket.accept()
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         node.subscribers.add(queue)
-        try:
+
+        async def forward() -> None:
             while True:
                 await websocket.send_json(await queue.get())
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+
+        async def until_disconnected() -> None:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+
+        tasks = [asyncio.create_task(forward()), asyncio.create_task(until_disconnected())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             node.subscribers.discard(queue)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     routes = [
         Route("/", index),
@@ -448,7 +460,12 @@ async def start_server(
 ) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     """Serve ``build_web_app(node)`` on 127.0.0.1 (``port`` 0: any free port)."""
     config = uvicorn.Config(
-        build_web_app(node), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        build_web_app(node),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
