@@ -247,3 +247,18 @@ def test_transfer_moves_native_tokens_on_the_signers_authority_only() -> None:
         assert await tester.clients[0].query_balance() == Amount.from_tokens(99)
 
     run(scenario)
+
+
+def test_reading_a_blob_that_no_validator_stores_fails_the_block() -> None:
+    from edgechain.base.identifiers import BlobId, BlobType
+    from edgechain.core.errors import QuorumNotReached
+
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester, start=4)
+        missing = BlobId.for_content(BlobType.MANIFEST, b"never published")
+        # The validators answer BlobsNotFound; the client looks for the blob elsewhere, fails.
+        with pytest.raises(QuorumNotReached, match=f"no validator gave blob {missing}"):
+            await operate(tester, app, PROBE.ReadBlob(missing))
+        assert query(tester, app, "total") == 4
+
+    run(scenario)

@@ -90,11 +90,11 @@ class ContractRuntime(Protocol):
         ...
 
     def read_data_blob(self, blob_id: BlobId) -> bytes:
-        """The bytes of a published data blob (charged per byte)."""
+        """The bytes of a published data (or manifest) blob (charged per byte)."""
         ...
 
     def assert_data_blob_exists(self, blob_id: BlobId) -> None:
-        """Raise BlobsNotFound unless the blob is published and stored (charged per byte)."""
+        """Raise BlobsNotFound unless the data (or manifest) blob is stored here (charged per byte)."""
         ...
 
     def transfer(self, source: AccountOwner | None, destination: Account, amount: Amount) -> None:

@@ -68,6 +68,9 @@ from edgechain.execution.system import BlockContext, SystemExecution
 if TYPE_CHECKING:
     from edgechain.execution.state import ExecutionStateView
 
+_READABLE_BLOB_TYPES = (BlobType.DATA, BlobType.MANIFEST)
+"""Blobs a contract may read: data, and the manifests that list a large file's data chunks."""
+
 _COMPILED_CACHE_SIZE = 64
 _compiled_contracts: OrderedDict[CryptoHash, CompiledContract] = OrderedDict()
 
@@ -569,8 +572,10 @@ class ContractRuntimeImpl:
 
     def read_data_blob(self, blob_id: BlobId) -> bytes:
         self._charge(RUNTIME_CALL_FUEL)
-        if not isinstance(blob_id, BlobId) or blob_id.blob_type != BlobType.DATA:
-            raise InvalidApplicationData(f"read_data_blob needs a data blob id, got {blob_id!r}")
+        if not isinstance(blob_id, BlobId) or blob_id.blob_type not in _READABLE_BLOB_TYPES:
+            raise InvalidApplicationData(
+                f"read_data_blob needs a data or manifest blob id, got {blob_id!r}"
+            )
         content = self._execution.read_blob(blob_id)
         self._charge(len(content) // BLOB_BYTES_PER_FUEL)
         self._execution.tracker.charge_read(len(content))
