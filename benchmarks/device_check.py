@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import traceback
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,26 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests" / "ml"))
+
+
+def _import_engine() -> str | None:
+    """Import ``edgechain.ml``; when its package init fails (it imports the formats, which
+    need ``gguf`` and PyYAML), register the package without running its init: the Llama
+    model, the backends and the weights need neither. Returns the init's error, if any."""
+    try:
+        importlib.import_module("edgechain.ml")
+    except ImportError as exc:
+        for name in [name for name in sys.modules if name.startswith("edgechain.ml")]:
+            del sys.modules[name]
+        importlib.import_module("edgechain")
+        package = types.ModuleType("edgechain.ml")
+        package.__path__ = [str(ROOT / "src" / "edgechain" / "ml")]
+        sys.modules["edgechain.ml"] = package
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+ENGINE_INIT_ERROR = _import_engine()
 
 from edgechain.ml.llama import LlamaModel, NumpyBackend, load_llama  # noqa: E402
 from edgechain.ml.weights import ModelFile, TensorRecord, TensorType  # noqa: E402
@@ -361,6 +382,8 @@ def main() -> int:
     results: dict[str, Any] = {"check": "device_check", "device": args.device,
                                "environment": environment(torch, args.device),
                                "synthetic_layers": layers}
+    if ENGINE_INIT_ERROR is not None:
+        results["environment"]["edgechain_ml_init_skipped"] = ENGINE_INIT_ERROR
     is_cuda = args.device.startswith("cuda")
 
     def sync() -> None:

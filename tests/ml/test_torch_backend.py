@@ -397,3 +397,16 @@ def test_rope_matches_numpy(rope_dim: int) -> None:
         fused = np.concatenate([np.zeros((5, 8), np.float32), x.reshape(5, 64)], axis=1)
         sliced = torch.from_numpy(fused)[:, 8:].reshape(5, 4, 16)
         np.testing.assert_allclose(backend.rope(sliced, cos, sin).numpy(), expected, rtol=0, atol=1e-6)
+
+
+def test_load_model_with_the_torch_backend_generates_the_numpy_tokens(tmp_path: Path) -> None:
+    from edgechain.ml import load_model
+
+    path = write_gguf(tmp_path / "chat.gguf", make_tiny_llama(seed=4, tied=True), "Q8_0",
+                      tokenizer="gpt2")
+    by_numpy = load_model(path)
+    by_torch = load_model(path, backend="torch", device="cpu")
+    assert by_torch.backend == "torch"  # type: ignore[union-attr]
+    expected = [token.id for token in by_numpy.generate("Once upon a time", max_tokens=12)]  # type: ignore[union-attr]
+    got = [token.id for token in by_torch.generate("Once upon a time", max_tokens=12)]  # type: ignore[union-attr]
+    assert got == expected and len(got) > 0
