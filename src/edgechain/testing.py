@@ -9,7 +9,9 @@
 
 Every block goes through the real client, validators, certificates and storage; queries run
 the application's service over validator 0's stored state (a scratch copy, never saved).
-This module sits outside ``edgechain.sdk`` because it needs ``edgechain.core``.
+`PlainContractRunner` runs the same contract as plain Python (no sandbox, no fuel) on
+in-memory state, to measure what metering costs. This module sits outside
+``edgechain.sdk`` because it needs ``edgechain.core``.
 """
 
 from __future__ import annotations
@@ -20,13 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from edgechain.base.blobs import Blob
-from edgechain.base.encoding import encode
-from edgechain.base.identifiers import ApplicationId, ChainId, ModuleId
+from edgechain.base.crypto import CryptoHash
+from edgechain.base.encoding import decode, encode
+from edgechain.base.identifiers import (
+    Account,
+    AccountOwner,
+    ApplicationId,
+    BlobId,
+    ChainId,
+    ModuleId,
+)
+from edgechain.base.values import Amount, BlockHeight, Timestamp
 from edgechain.chain.certificate import Certificate
 from edgechain.chain.state import ChainStateView
 from edgechain.core.client import ChainClient
 from edgechain.core.network import LocalNetwork
-from edgechain.execution.applications import ApplicationDescription
+from edgechain.execution.applications import ApplicationDescription, ApplicationStorageView
+from edgechain.execution.errors import InvalidModule, UnauthorizedOperation
 from edgechain.execution.modules import (
     ApplicationModule,
     pack_application,
@@ -45,6 +57,9 @@ from edgechain.execution.service_runtime import (
     import_application_sources,
     query_service,
 )
+from edgechain.execution.storage_access import ApplicationStorage
+from edgechain.views.context import ViewContext
+from edgechain.views.memory_store import MemoryStore
 
 
 def import_application(directory: Path | str) -> types.ModuleType:
@@ -180,3 +195,153 @@ class ApplicationTester:
             return response, None
         certificate = await self.execute_operations(list[Operation](context.scheduled), user=user)
         return response, certificate
+
+
+class _FreeAccountant:
+    """Charges nothing (plain Python runs are not metered)."""
+
+    def charge_state_read(self, size: int) -> None:
+        return None
+
+    def charge_state_write(self, size: int) -> None:
+        return None
+
+
+class PlainContractRunner:
+    """Runs an application's contract as plain, unsandboxed, unmetered Python on in-memory state.
+
+    For measuring what the sandbox and metering cost (the same contract, the same state
+    layout, the same encodings of operations, without `ContractSandbox` or fuel), and for
+    quick unit tests of contract logic. It implements the `ContractRuntime` calls that need
+    no network: chain and block facts, parameters, permissions, ``send_message`` (collected
+    in ``sent``); ``call_application``, ``transfer`` and blob reads raise
+    ``NotImplementedError`` (use `ApplicationTester` for those).
+    """
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        chain_id: ChainId | None = None,
+        authenticated_owner: AccountOwner | None = None,
+        parameters: Any = None,
+    ) -> None:
+        package = import_application(directory)
+        self.abi_module = package.abi
+        """The application's ``abi`` module (plain Python)."""
+        self.contract_class = _find_plain_contract_class(package.contract)
+        """The application's ``Contract`` subclass."""
+        self._abi = self.contract_class.abi
+        self._chain_id = chain_id or ChainId.root(0)
+        self._owner = authenticated_owner
+        self._parameters = encode(parameters, self._abi.Parameters)
+        self._height = BlockHeight(0)
+        self._storage = ApplicationStorage(
+            ApplicationStorageView(ViewContext(MemoryStore(), b"plain")), _FreeAccountant()
+        )
+        self.sent: list[tuple[ChainId, Any]] = []
+        """Messages the contract sent: (destination, message)."""
+
+    # -- driving the contract (operations go through the ABI encoding, as on chain)
+
+    def instantiate(self, argument: Any) -> None:
+        """Run ``instantiate`` with ``argument`` (encoded and decoded as on chain)."""
+        raw = encode(argument, self._abi.InstantiationArgument)
+        contract = self.contract_class.load(self)
+        contract.instantiate(decode(raw, self._abi.InstantiationArgument))
+        contract.store()
+
+    def execute_operation(self, operation: Any) -> Any:
+        """Run ``execute_operation`` (encoded and decoded as on chain); return its response."""
+        raw = encode(operation, self._abi.Operation)
+        contract = self.contract_class.load(self)
+        response = contract.execute_operation(decode(raw, self._abi.Operation))
+        contract.store()
+        return response
+
+    def execute_message(self, message: Any) -> None:
+        """Run ``execute_message`` (encoded and decoded as on chain)."""
+        raw = encode(message, self._abi.Message)
+        contract = self.contract_class.load(self)
+        contract.execute_message(decode(raw, self._abi.Message))
+        contract.store()
+
+    # -- the ContractRuntime calls
+
+    def chain_id(self) -> ChainId:
+        return self._chain_id
+
+    def block_height(self) -> BlockHeight:
+        return self._height
+
+    def system_time(self) -> Timestamp:
+        return Timestamp(0)
+
+    def authenticated_owner(self) -> AccountOwner | None:
+        return self._owner
+
+    def authenticated_caller_id(self) -> ApplicationId | None:
+        return None
+
+    def application_id(self) -> ApplicationId:
+        return ApplicationId(CryptoHash.of_bytes(b"plain contract runner"))
+
+    def application_creator_chain_id(self) -> ChainId:
+        return self._chain_id
+
+    def application_parameters(self) -> Any:
+        return decode(self._parameters, self._abi.Parameters)
+
+    def check_account_permission(self, owner: AccountOwner) -> None:
+        if owner != self._owner:
+            raise UnauthorizedOperation(f"{owner} did not authenticate this call")
+
+    def send_message(
+        self,
+        destination: ChainId,
+        message: Any,
+        *,
+        tracked: bool = False,
+        authenticated: bool = False,
+    ) -> None:
+        encode(message, self._abi.Message)
+        self.sent.append((destination, message))
+
+    def message_is_bouncing(self) -> bool | None:
+        return None
+
+    def message_origin_chain_id(self) -> ChainId | None:
+        return None
+
+    def call_application(
+        self, application_id: ApplicationId, operation: Any, *, authenticated: bool = False
+    ) -> Any:
+        raise NotImplementedError("PlainContractRunner runs one application: use ApplicationTester")
+
+    def read_data_blob(self, blob_id: BlobId) -> bytes:
+        raise NotImplementedError("PlainContractRunner has no blobs: use ApplicationTester")
+
+    def assert_data_blob_exists(self, blob_id: BlobId) -> None:
+        raise NotImplementedError("PlainContractRunner has no blobs: use ApplicationTester")
+
+    def transfer(self, source: AccountOwner | None, destination: Account, amount: Amount) -> None:
+        raise NotImplementedError("PlainContractRunner has no balances: use ApplicationTester")
+
+    def remaining_fuel(self) -> int:
+        return 0
+
+
+def _find_plain_contract_class(module: types.ModuleType) -> Any:
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and value.__module__ == module.__name__
+        and callable(getattr(value, "execute_operation", None))
+        and callable(getattr(value, "load", None))
+    ]
+    if len(found) != 1:
+        raise InvalidModule(
+            f"contract.py must define exactly one Contract subclass; found {len(found)}"
+        )
+    return found[0]
