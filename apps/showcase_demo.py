@@ -402,7 +402,12 @@ async def build_showcase(
 async def tell_story(node: ShowcaseNode, result: ShowcaseResult, out_stream: Any) -> None:
     """Stream one story from the llm application to ``out_stream``."""
     chain_id = node.tester.chain_id(0)
-    request = {"prompt": STORY_PROMPT, "maxTokens": 96, "temperature": 0.7, "seed": "showcase"}
+    request = {
+        "messages": [{"role": "user", "content": STORY_PROMPT}],
+        "maxTokens": 96,
+        "temperature": 0.7,
+        "seed": "showcase",
+    }
     started = time.monotonic()
     pieces = await node.open_stream(
         chain_id, ApplicationId.from_hex(node.applications["llm"]), request

@@ -68,6 +68,7 @@ def test_gallery_mints_through_the_form_and_shows_the_content(
     page.goto(showcase.gallery_url)
     page.wait_for_selector("[data-testid=model-name]", timeout=60_000)
     assert page.inner_text("[data-testid=model-name]") == "SmolLM2-135M-Instruct.Q4_1"
+    assert showcase.story.strip(), "the demo told a story"
     first = page.locator("article.nft").first
     first.locator(".content:not(.pending)").wait_for(timeout=120_000)
     assert first.locator("[data-testid=nft-content]").inner_text() == showcase.nft_content
