@@ -15,7 +15,6 @@ shards of one validator share one table. ``genesis`` is the canonical encoding o
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -117,6 +116,6 @@ def run_validator(config: ValidatorConfig) -> None:
     service = open_validator_service(config)
     server = make_server(service, config.host, config.port, config.max_message_size)
     try:
-        asyncio.run(server.serve())
+        server.run()  # uvicorn's loop: uvloop and httptools when installed
     finally:
         service.close()
