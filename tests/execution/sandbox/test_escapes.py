@@ -256,7 +256,7 @@ def test_host_recursion_error_cannot_be_handled(run_contract: RunContract) -> No
 
 
 def test_forbidden_builtins_do_not_exist_at_run_time(run_contract: RunContract) -> None:
-    for name in ("type", "object", "setattr", "id", "set", "float", "format"):
+    for name in ("type", "setattr", "id", "set", "float", "format"):
         source = f"def main():\n    f = {name}\n    return f"
         with pytest.raises(ContractFailed, match=f"NameError: name '{name}' is not defined"):
             run_contract(source)
@@ -550,3 +550,29 @@ def test_contract_classes_cannot_define_hash() -> None:
 
     with pytest.raises(SandboxViolation, match="__hash__"):
         compile_contract({"contract": "class K:\n    def __hash__(self):\n        return 0"})
+
+
+def test_host_recursion_fails_at_the_same_depth_whatever_the_configured_limit(
+    run_contract: RunContract,
+) -> None:
+    # Dataclass-generated __eq__ recurses in host code, not counted as contract calls.
+    source = (
+        "from dataclasses import dataclass\n@dataclass\nclass Node:\n    child: object\n"
+        "def chain(n):\n    node = None\n    for _ in range(n):\n        node = Node(node)\n"
+        "    return node\n"
+        "def main(n):\n    try:\n        return chain(n) == chain(n)\n"
+        "    except RuntimeError:\n        return 'caught'"
+    )
+    outcomes = []
+    previous = sys.getrecursionlimit()
+    try:
+        for configured in (1000, 20000):
+            sys.setrecursionlimit(configured)
+            for depth in (100, 3000):
+                try:
+                    outcomes.append(run_contract(source, "main", depth, fuel=10**7).result)
+                except SandboxViolation as error:
+                    outcomes.append(type(error).__name__)
+    finally:
+        sys.setrecursionlimit(previous)
+    assert outcomes[:2] == outcomes[2:] == [True, "SandboxViolation"]

@@ -75,10 +75,13 @@ overrides `__len__` cannot lie. Fuel depends only on the code and its inputs —
 addresses or the host — so the same call uses the same fuel on every validator and under any
 `PYTHONHASHSEED` (tested in subprocesses).
 
-**Calls and recursion.** Contract calls nest at most `SandboxLimits.max_call_depth` deep; a
-call raises the host's recursion limit when the host stack is already deep, so the contract's
-depth does not depend on where the host called it from. A `RecursionError` or `MemoryError`
-(where those strike depends on the host) is fatal even if contract code catches it.
+**Calls and recursion.** Contract calls nest at most `SandboxLimits.max_call_depth` deep.
+During a call the interpreter's recursion limit is set to the caller's depth plus a fixed
+headroom (restored after), so recursion that contract code drives through host code (nested
+data compared in C, chained generators, dataclass-generated methods) fails at the same point
+on every validator, whatever its configured limit or stack. (The limit is process-wide: a
+thread more than ~800 frames deep while a contract runs would see a `RecursionError`.) A
+`RecursionError` or `MemoryError` is fatal even if contract code catches it.
 
 **Entry points.** `ContractSandbox.call(meter, f, *args)` runs any callable (a contract method,
 or host code such as decoding an operation into a contract ABI class) with `meter` charged;

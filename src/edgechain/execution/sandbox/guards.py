@@ -1409,6 +1409,8 @@ class SandboxGuards:
                 "max": self.builtin_max,
                 "min": self.builtin_min,
                 "next": next,
+                # For annotations and isinstance checks; calling it is refused by the policy.
+                "object": object,
                 "oct": self.radix_text(oct),
                 "ord": ord,
                 "pow": self.builtin_pow,

@@ -251,13 +251,12 @@ class ContractSandbox:
         guards.meter = meter
         guards.depth = 0
         guards.fatal = None
+        # The same number of free frames on every validator, whatever its own limit or stack:
+        # where host-level recursion (nested data compared in C, chained generators) fails is
+        # then the same everywhere.
         previous_limit = sys.getrecursionlimit()
         headroom = HOST_STACK_HEADROOM + 4 * self.compiled.limits.max_call_depth
-        needed = previous_limit
-        if not _stack_shallower_than(previous_limit - headroom):
-            needed = _current_depth() + headroom
-            if needed > previous_limit:
-                sys.setrecursionlimit(needed)
+        sys.setrecursionlimit(_current_depth() + headroom)
         timer = self._start_backstop()
         try:
             result = function(*args, **kwargs)
@@ -280,8 +279,7 @@ class ContractSandbox:
                 timer.cancel()
             guards.meter = None
             guards.depth = 0
-            if needed > previous_limit:
-                sys.setrecursionlimit(previous_limit)
+            sys.setrecursionlimit(previous_limit)
         if guards.fatal is not None:
             raise guards.fatal
         return result
@@ -314,17 +312,6 @@ def _describe_contract_error(error: Exception) -> str:
     ):
         return f"contract raised {name}: {error}"
     return f"contract raised {name} (its message is not plain data and is withheld)"
-
-
-def _stack_shallower_than(depth: int) -> bool:
-    """Whether fewer than `depth` frames are on the stack (one C call, no walk)."""
-    if depth <= 0:
-        return False
-    try:
-        sys._getframe(depth)
-    except ValueError:
-        return True
-    return False
 
 
 def _current_depth() -> int:
