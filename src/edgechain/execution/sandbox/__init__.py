@@ -24,15 +24,16 @@ fields, replace, is_dataclass, …; not `asdict`/`make_dataclass`), `typing` (ty
 `cast`; not `get_type_hints`, which evaluates strings), `enum`, and
 `from __future__ import annotations`. Dunder methods a class may define: `__init__`,
 `__post_init__`, `__repr__`, `__str__`, `__eq__`/`__ne__`/`__lt__`/`__le__`/`__gt__`/`__ge__`,
-`__len__`, `__bool__`, `__hash__`, `__contains__`.
+`__len__`, `__bool__`, `__contains__` (not `__hash__`: see dict keys below).
 
 **Refused at compilation** (`SandboxViolation` with file, line and construct): any other
 import (`os`, `time`, `random`, `operator`, …); names and attributes starting with `_`
 (so `__class__`, `__subclasses__`, `__globals__`, `__getattribute__`, `__del__`,
 `__init_subclass__`, …) and frame attributes (`gi_frame`, `tb_frame`, `f_globals`, …);
 calls of `eval`, `exec`, `compile`, `open`, `globals`, `locals`, `vars`, `dir`, `type`, `id`,
-`hash`, `set`, `frozenset`, `float`, `format`, `setattr`, `print` (no output: contracts have
-nowhere to print) and the like; float literals and true division `/` (contracts use integers;
+`hash`, `set`, `frozenset`, `float`, `format`, `setattr`, `object`, `print` (no output:
+contracts have nowhere to print) and the like (`eval`, `exec`, `open`, `globals`, `hash`, …
+may not even be named); keyword arguments starting with `_`; float literals and true division `/` (contracts use integers;
 `//` floors); set literals and set comprehensions (their iteration order depends on
 `PYTHONHASHSEED`); `yield` (generator functions; generator *expressions* are fine);
 `global`/`nonlocal` (state lives in views, not module globals); `async`; `match`; `except*`;
