@@ -109,27 +109,31 @@ FORMATS = [
 ]
 
 
+@pytest.mark.parametrize("products", ["torch", "kernels"])
 @pytest.mark.parametrize("tied", [False, True], ids=["separate-head", "tied-head"])
 @pytest.mark.parametrize("kind", FORMATS)
-def test_torch_cpu_matches_numpy_on_every_format(tmp_path: Path, kind: str, tied: bool) -> None:
+def test_torch_cpu_matches_numpy_on_every_format(
+    tmp_path: Path, kind: str, tied: bool, products: str
+) -> None:
     model_file = open_model_file(write_model(tmp_path, kind, tied))
     reference = load_llama(model_file, NumpyBackend())
-    candidate = load_llama(model_file, TorchBackend("cpu"))
+    candidate = load_llama(model_file, TorchBackend("cpu", products=products))
     assert candidate.tied_output == tied
     assert_parity(reference, candidate)
 
 
 def test_tied_head_shares_the_embedding_upload(tmp_path: Path) -> None:
     model_file = open_model_file(write_model(tmp_path, "gguf-Q8_0", tied=True))
-    backend = TorchBackend("cpu")
-    model = load_llama(model_file, backend)
-    assert model.output is model.token_embd.matrix
+    for products in ("torch", "kernels"):
+        model = load_llama(model_file, TorchBackend("cpu", products=products))
+        assert model.output is model.token_embd.matrix
+    model = load_llama(model_file, TorchBackend("cpu", products="torch"))
     assert model.output.parts["quants"].dtype == torch.int8  # still quantized in memory
 
 
 def test_quantized_weights_stay_packed_on_the_device(tmp_path: Path) -> None:
     model_file = open_model_file(write_model(tmp_path, "gguf-Q4_1", tied=False))
-    model = load_llama(model_file, TorchBackend("cpu"))
+    model = load_llama(model_file, TorchBackend("cpu", products="torch"))
     layer = model.layers[0]
     (qkv,) = layer.qkv
     assert qkv.tensor_type == TensorType.Q4_1
@@ -141,8 +145,8 @@ def test_quantized_weights_stay_packed_on_the_device(tmp_path: Path) -> None:
 
 def test_cpu_chunked_products_match_whole_products(tmp_path: Path) -> None:
     model_file = open_model_file(write_model(tmp_path, "gguf-Q4_1", tied=True))
-    whole = load_llama(model_file, TorchBackend("cpu"))
-    chunked_backend = TorchBackend("cpu")
+    whole = load_llama(model_file, TorchBackend("cpu", products="torch"))
+    chunked_backend = TorchBackend("cpu", products="torch")
     chunked_backend.chunk_elements = 64 * 40  # 40 rows of 64 per chunk: many, uneven chunks
     chunked = load_llama(model_file, chunked_backend)
     expected = whole.forward(PROMPT, whole.new_state(), all_logits=True)
@@ -211,7 +215,7 @@ def test_dequantization_is_bit_identical_to_the_reference(tensor_type: TensorTyp
     rows, cols = 12, 512
     data = random_blocks(tensor_type, rows, cols, seed=int(tensor_type))
     record = TensorRecord("w", (rows, cols), tensor_type, data)
-    backend = TorchBackend("cpu")
+    backend = TorchBackend("cpu", products="torch")
     weight = backend.matrix([record])
     got = backend.dequantize(weight).numpy()
     expected = dequantize(tensor_type, data, (rows, cols))
@@ -309,7 +313,7 @@ def test_truncated_quantized_weight_is_a_format_error() -> None:
     data = random_blocks(TensorType.Q4_1, 4, 64, seed=0)[:, :-1]
     record = TensorRecord("blk.0.attn_q.weight", (4, 64), TensorType.Q4_1, data)
     with pytest.raises(ModelFormatError, match="needs 160 bytes"):
-        TorchBackend().matrix([record])
+        TorchBackend(products="torch").matrix([record])
 
 
 def test_unknown_device_and_dtype_are_refused() -> None:
@@ -317,6 +321,12 @@ def test_unknown_device_and_dtype_are_refused() -> None:
         TorchBackend("tpu")
     with pytest.raises(BackendUnavailable, match="compute dtype"):
         TorchBackend("cpu", dtype=torch.float64)
+    with pytest.raises(BackendUnavailable, match="choose one of"):
+        TorchBackend("cpu", products="blas")
+    with pytest.raises(BackendUnavailable, match="float32 only"):
+        TorchBackend("cpu", dtype=torch.float16, products="kernels")
+    assert TorchBackend("cpu").products == "kernels"
+    assert TorchBackend("cpu", dtype=torch.bfloat16).products == "torch"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")

@@ -26,10 +26,12 @@ from edgechain.ml.torch_graphs import GraphDecoder  # noqa: E402
 GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
+@pytest.mark.parametrize("products", ["torch", "kernels"])
 @pytest.mark.parametrize("kind", ["gguf-F32", "gguf-Q8_0", "gguf-Q4_1", "llama2c-v2"])
-def test_static_steps_match_numpy(tmp_path: Path, kind: str) -> None:
+def test_static_steps_match_numpy(tmp_path: Path, kind: str, products: str) -> None:
     model_file = open_model_file(write_model(tmp_path, kind, tied=kind.endswith("Q4_1")))
-    decoder = GraphDecoder(load_llama(model_file, TorchBackend("cpu")), capture=False)
+    backend = TorchBackend("cpu", products=products)
+    decoder = GraphDecoder(load_llama(model_file, backend), capture=False)
     assert decoder.static_steps
     assert_parity(load_llama(model_file, NumpyBackend()), decoder)  # type: ignore[arg-type]
 
@@ -49,7 +51,8 @@ def test_static_steps_match_eager_torch_steps(tmp_path: Path) -> None:
 
 
 def test_a_new_sequence_records_anew_and_the_old_cache_is_untouched(tmp_path: Path) -> None:
-    model = load_llama(open_model_file(write_model(tmp_path, "gguf-Q4_1", True)), TorchBackend())
+    model_file = open_model_file(write_model(tmp_path, "gguf-Q4_1", True))
+    model = load_llama(model_file, TorchBackend(products="torch"))
     decoder = GraphDecoder(model, capture=False)
     first = decoder.new_state(32)
     decoder.forward(PROMPT, first)

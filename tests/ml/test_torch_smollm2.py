@@ -54,10 +54,13 @@ def reference_prompts() -> list[dict[str, object]]:
     return prompts
 
 
-@pytest.fixture(scope="module")
-def models() -> tuple[LlamaModel, LlamaModel]:
+@pytest.fixture(scope="module", params=["kernels", "torch"], ids=["kernel-products", "torch-products"])
+def models(request: pytest.FixtureRequest) -> tuple[LlamaModel, LlamaModel]:
+    """numpy, and torch-CPU with its quantized products by the compiled kernels (the CPU
+    default) or by torch's per-product dequantization (what CUDA runs)."""
     model_file = read_gguf(smollm2_path())
-    return load_llama(model_file, NumpyBackend()), load_llama(model_file, TorchBackend("cpu"))
+    backend = TorchBackend("cpu", products=request.param)
+    return load_llama(model_file, NumpyBackend()), load_llama(model_file, backend)
 
 
 def greedy(model: LlamaModel | GraphDecoder, prompt: list[int]) -> tuple[list[int], list[np.ndarray]]:
