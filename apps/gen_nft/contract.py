@@ -41,6 +41,9 @@ class GenNftContract(Contract):
             or any(character not in HEX_DIGITS for character in model.content_hash)
         ):
             raise ValueError("content_hash must be 64 lowercase hexadecimal digits (BLAKE3)")
+        if model.manifest_id is not None:
+            # Every validator checks that the model's manifest is published and stored.
+            self.runtime.assert_data_blob_exists(model.manifest_id)
         self.state.created_at_height.set(self.runtime.block_height().value)
 
     def execute_operation(self, operation: Mint | Transfer | Claim) -> CryptoHash | None:

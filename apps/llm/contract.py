@@ -42,8 +42,9 @@ class LlmContract(Contract):
     def instantiate(self, argument: None) -> None:
         model = self.runtime.application_parameters()
         check_pinned_model(model)
-        # The runtime's assert_data_blob_exists takes DATA blob ids only, so a manifest's
-        # presence is checked by the service when it loads the model, not here (yet).
+        if model.manifest_id is not None:
+            # Every validator checks that the model's manifest is published and stored.
+            self.runtime.assert_data_blob_exists(model.manifest_id)
         self.state.created_at_height.set(self.runtime.block_height().value)
 
     def execute_operation(self, operation: RecordAttestation) -> int:

@@ -14,6 +14,7 @@ import blake3
 import pytest
 
 from edgechain.base.blobs import MediaType, split_into_blobs
+from edgechain.base.errors import EdgechainError
 from edgechain.base.identifiers import AccountOwner, ApplicationId, BlobId
 from edgechain.execution.errors import ContractFailed
 from edgechain.execution.service_runtime import ServiceConfig
@@ -197,14 +198,10 @@ def test_the_contract_refuses_malformed_attestations_and_parameters(tmp_path: Pa
         with pytest.raises(ContractFailed, match="BLAKE3"):
             await tester.create_application(module_id, abi=LlmAbi, parameters=no_hash)
         unpublished = BlobId.parse("manifest:" + "ab" * 32)
-        # Known gap: the contract runtime checks only DATA blobs, so the creation passes;
-        # the service then refuses to answer, naming the missing blob.
-        orphan = await tester.create_application(
-            module_id, abi=LlmAbi, parameters=PinnedModel("x", unpublished, None, None)
-        )
-        refused = tester.query(orphan, 'query { prompt(prompt: "a", maxTokens: 2) }')
-        assert refused["data"] is None
-        assert "errors" in refused
+        with pytest.raises(EdgechainError, match="no blob manifest:abab"):
+            await tester.create_application(
+                module_id, abi=LlmAbi, parameters=PinnedModel("x", unpublished, None, None)
+            )
 
     run(scenario)
 
