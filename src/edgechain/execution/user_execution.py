@@ -345,18 +345,28 @@ class UserExecution:
             runtime._active = False
 
 
+ENCODING_CACHE_BOUND = 2048
+"""Entries the canonical encoding's per-class caches may hold before they are emptied."""
+
+
 def _forget_encoding_caches() -> None:
-    """Drop the canonical encoding's per-class caches, which hold this block's contract classes.
+    """Bound the canonical encoding's per-class caches, which keep every block's contract classes.
 
     ``edgechain.base.encoding`` memoizes field names and type hints per class with
-    ``functools.cache``; every block loads fresh contract classes, so without this the
-    caches (and the classes' modules) would grow by a few entries per block forever.
+    ``functools.cache``; every block loads fresh contract classes, so the caches (and, through
+    the classes, their modules) would grow by a few entries per block forever. They offer
+    no per-entry removal, so they are emptied once they pass ``ENCODING_CACHE_BOUND``
+    entries (refilling them costs a few milliseconds).
     """
-    for name in ("_field_names", "_hints", "_is_transparent"):
-        cached = getattr(encoding, name, None)
-        cache_clear = getattr(cached, "cache_clear", None)
-        if callable(cache_clear):
-            cache_clear()
+    caches: list[Any] = [
+        getattr(encoding, name)
+        for name in ("_field_names", "_hints", "_is_transparent")
+        if hasattr(getattr(encoding, name, None), "cache_clear")
+    ]
+    if max((cache.cache_info().currsize for cache in caches), default=0) <= ENCODING_CACHE_BOUND:
+        return
+    for cache in caches:
+        cache.cache_clear()
 
 
 def _decode(payload: bytes, value_type: Any, what: str) -> Any:
