@@ -15,6 +15,7 @@ from edgechain.base import (
     AccountOwner,
     Amount,
     BlobId,
+    BlockHeight,
     ChainId,
     Epoch,
     KeyPair,
@@ -72,6 +73,8 @@ class Ledger:
     owners: dict[ChainId, KeyPair] = field(default_factory=dict)
     clock: int = START_TIME
     blocks: list[ExecutedBlock] = field(default_factory=list)
+    last_delivered: dict[tuple[ChainId, ChainId], BlockHeight] = field(default_factory=dict)
+    """Per (sender, recipient): the height of the last block delivered, the next one's predecessor."""
 
     @property
     def admin_id(self) -> ChainId:
@@ -164,8 +167,10 @@ class Ledger:
                 continue
             state = self.chains[recipient]
             bundles = executed.message_bundles_for(recipient, certificate_hash)
-            state.receive_bundles(executed.block.chain_id, bundles)
+            link = (executed.block.chain_id, recipient)
+            state.receive_bundles(executed.block.chain_id, bundles, self.last_delivered.get(link))
             state.save()
+            self.last_delivered[link] = executed.block.height
 
     def run(self, block: Block) -> ExecutedBlock:
         """Execute and deliver."""

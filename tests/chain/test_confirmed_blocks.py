@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from ledger_helpers import Ledger, all_blobs_available, chain, make_ledger, state_snapshot
 
-from edgechain.base import Account, Amount, CryptoHash, decode, encode
+from edgechain.base import Account, Amount, BlockHeight, ChainId, CryptoHash, decode, encode
 from edgechain.chain import (
     ChainStateView,
     ConfirmedBlock,
@@ -64,11 +64,14 @@ def test_a_replica_replays_certified_blocks_to_the_same_state() -> None:
             chain_id
         ].confirmed_log.read(0, 10)
     # Late deliveries to the replica match what the certified blocks took and are absorbed.
+    last_delivered: dict[tuple[ChainId, ChainId], BlockHeight] = {}
     for executed in executed_blocks:
         for recipient in executed.recipients():
             bundles = executed.message_bundles_for(recipient, ConfirmedBlock(executed).hash())
-            replica[recipient].receive_bundles(executed.block.chain_id, bundles)
+            link = (executed.block.chain_id, recipient)
+            replica[recipient].receive_bundles(link[0], bundles, last_delivered.get(link))
             replica[recipient].save()
+            last_delivered[link] = executed.block.height
     for chain_id in (A, B):
         assert replica[chain_id].pending_incoming_bundles() == []
         for origin in replica[chain_id].inboxes.indices():
@@ -86,7 +89,7 @@ def test_a_late_delivery_that_differs_from_what_was_taken_is_refused() -> None:
     (bundle,) = sent.message_bundles_for(B, ConfirmedBlock(sent).hash())
     forged = replace(bundle, certificate_hash=CryptoHash.of_bytes(b"other"))
     with pytest.raises(IncorrectBundle):
-        replica[B].receive_bundles(A, [forged])
+        replica[B].receive_bundles(A, [forged], None)
     replica[B].rollback()
 
 

@@ -60,3 +60,33 @@ def test_response_signature_binds_the_validator(network: LocalNetwork) -> None:
     )
     with pytest.raises(WorkerError):
         altered.check(network.validator_keys[1].public_key)
+
+
+def test_pending_bundles_of_a_new_child_chain_start_with_its_opening(network: LocalNetwork) -> None:
+    """An origin that sorts before the parent must not come first: the child's first block
+    has to begin with the parent's OpenChain bundle."""
+    from core_helpers import run
+
+    from edgechain.base.identifiers import AccountOwner
+    from edgechain.core.network import derive_key_pair
+    from edgechain.execution.messages import OpenChainMessage
+    from edgechain.execution.ownership import ChainOwnership
+
+    by_key = sorted(range(3), key=lambda index: encode(network.user_chain_ids[index]))
+    sender_index, parent_index = by_key[0], by_key[-1]
+    owner_key = derive_key_pair(6, "child-owner", 0)
+    owner = AccountOwner.from_public_key(owner_key.public_key)
+    child_id, _ = run(network.client(parent_index).open_chain(ChainOwnership.single(owner), tokens(3)))
+    run(network.client(sender_index).transfer_to_chain(tokens(2), child_id))
+    assert encode(network.user_chain_ids[sender_index]) < encode(network.user_chain_ids[parent_index])
+    pending = network.workers[0].handle_chain_info_query(
+        ChainInfoQuery(child_id, request_pending_message_bundles=True)
+    ).info.requested_pending_message_bundles
+    assert [incoming.origin for incoming in pending] == [
+        network.user_chain_ids[parent_index],
+        network.user_chain_ids[sender_index],
+    ]
+    assert isinstance(pending[0].bundle.messages[0].message, OpenChainMessage)
+    child = network.client_for(child_id, owner_key)
+    assert run(child.process_inbox()) is not None
+    assert run(child.query_balance()) == tokens(5)

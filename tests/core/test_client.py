@@ -82,7 +82,7 @@ def test_transfer_is_taken_into_the_recipients_next_block(network: LocalNetwork)
     for validator in range(4):
         assert chain_state(network, validator, 0).execution_state.system.balance.get() == tokens(70)
         assert chain_state(network, validator, 1).execution_state.system.balance.get() == tokens(130)
-        assert chain_state(network, validator, 0).outboxes.indices() == []  # delivery confirmed
+        assert chain_state(network, validator, 0).unconfirmed_outboxes() == []  # delivery confirmed
 
 
 def test_overdraft_through_the_client_raises_the_validators_error(network: LocalNetwork) -> None:

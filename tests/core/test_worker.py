@@ -110,8 +110,8 @@ def test_certificate_applies_block_and_delivers_messages(network: LocalNetwork) 
     assert pending.origin == network.user_chain_ids[0]
     assert pending.bundle.certificate_hash == certificate.hash()
     assert worker.handle_cross_chain_request(confirmations[0]) == []
-    assert chain_state(network, 0, 0).outboxes.indices() == []
-    # Applying the same certificate again changes nothing and sends nothing.
+    assert chain_state(network, 0, 0).unconfirmed_outboxes() == []
+    # Applying the same certificate again changes nothing and, all confirmed, sends nothing.
     before = state_summary(network, 0, 0)
     again, more = worker.handle_certificate(certificate)
     assert more == [] and again.info.next_block_height == BlockHeight(1)

@@ -135,3 +135,10 @@ class RoundNotTimedOut(RoundError):
 
 class WrongCertificateKind(ChainError):
     """A certificate of one kind (validated, confirmed, timeout) where another kind is needed."""
+
+
+class MissingEarlierBundles(InboxError):
+    """A delivery that follows a sending block of the same origin not yet received: a gap.
+
+    The sender must deliver again, in order, from its earliest unconfirmed block.
+    """

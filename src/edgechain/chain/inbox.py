@@ -6,8 +6,14 @@ A confirmed block may take a bundle that this node has not received yet (the
 certificate proves it exists); such a bundle is remembered in ``removed_bundles`` and
 must match when it arrives. A *proposal* may only take bundles already received.
 
+A delivery names the origin's previous block with messages for this chain
+(``previous_height``); a bundle is received only if that previous block's bundles were,
+so a lost delivery leaves no gap: later bundles are refused (``MissingEarlierBundles``)
+until the sender delivers again, in order.
+
 An outbox records the heights of this chain's blocks that have messages for one
-recipient, until the recipient's inbox confirms it received them.
+recipient, until the recipient's inbox confirms it received them; the sender delivers
+them again, in order, until then.
 """
 
 from __future__ import annotations
@@ -16,9 +22,15 @@ from dataclasses import dataclass
 
 from edgechain.base.values import BlockHeight
 from edgechain.chain.block import MessageBundle
-from edgechain.chain.errors import BundleOutOfOrder, IncorrectBundle, MissingCrossChainUpdate
+from edgechain.chain.errors import (
+    BundleOutOfOrder,
+    IncorrectBundle,
+    MissingCrossChainUpdate,
+    MissingEarlierBundles,
+)
 from edgechain.views.composite_view import CompositeView
 from edgechain.views.context import ViewContext
+from edgechain.views.register_view import RegisterView
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -59,23 +71,33 @@ class InboxStateView(CompositeView):
         self.removed_bundles = self.queue("removed_bundles", MessageBundle)
         """Taken by confirmed blocks before this node received them (ascending)."""
 
-    def add_bundle(self, bundle: MessageBundle) -> bool:
-        """Receive ``bundle``; return False if it was received before (deliveries may repeat)."""
-        cursor = Cursor.of(bundle)
-        if cursor < self.next_cursor_to_add.get():
-            return False
-        expected = self.removed_bundles.front()
-        if expected is not None:
-            if expected != bundle:
-                raise IncorrectBundle(
-                    f"bundle {cursor} differs from the bundle {Cursor.of(expected)} that a"
-                    " confirmed block already took"
-                )
-            self.removed_bundles.delete_front()
-        else:
-            self.added_bundles.push_back(bundle)
-        self.next_cursor_to_add.set(cursor.following())
-        return True
+    def last_received_height(self) -> BlockHeight | None:
+        """The height of the origin's latest block whose bundles were received (None: none yet)."""
+        next_to_add = self.next_cursor_to_add.get()
+        return None if next_to_add == START else next_to_add.height
+
+    def add_bundles(
+        self, bundles: list[MessageBundle], previous_height: BlockHeight | None
+    ) -> list[MessageBundle]:
+        """Receive ``bundles`` (ascending), which the origin sent after its block at
+        ``previous_height`` (None: its first block with messages for this chain).
+
+        Bundles received before are skipped (deliveries repeat). Raise
+        ``MissingEarlierBundles`` if a new bundle's predecessor has not been received (a
+        gap), ``IncorrectBundle`` if one differs from what a confirmed block already took;
+        either way nothing changes. Return the bundles that were new.
+        """
+        new_bundles = select_new_bundles(
+            self.next_cursor_to_add.get(), self.removed_bundles.elements(), bundles, previous_height
+        )
+        for bundle in new_bundles:
+            if self.removed_bundles.front() is not None:
+                self.removed_bundles.delete_front()
+            else:
+                self.added_bundles.push_back(bundle)
+        if new_bundles:
+            self.next_cursor_to_add.set(Cursor.of(new_bundles[-1]).following())
+        return new_bundles
 
     def check_removals(self, bundles: list[MessageBundle], allow_unreceived: bool) -> None:
         """Raise an InboxError unless ``bundles`` can be taken, in this order; change nothing."""
@@ -98,6 +120,39 @@ class InboxStateView(CompositeView):
 
     def is_empty(self) -> bool:
         return self.added_bundles.count() == 0 and self.removed_bundles.count() == 0
+
+
+def select_new_bundles(
+    next_to_add: Cursor,
+    taken_early: list[MessageBundle],
+    bundles: list[MessageBundle],
+    previous_height: BlockHeight | None,
+) -> list[MessageBundle]:
+    """The bundles of a delivery that an inbox has not received yet; raise an InboxError if
+    one would leave a gap or differs from what a confirmed block took (``taken_early``).
+    An absent inbox is ``(START, [])``. Changes nothing."""
+    last_received = None if next_to_add == START else next_to_add.height
+    predecessor = previous_height
+    new_bundles: list[MessageBundle] = []
+    for bundle in bundles:
+        cursor = Cursor.of(bundle)
+        if cursor >= next_to_add:
+            if predecessor != last_received:
+                raise MissingEarlierBundles(
+                    f"bundle {cursor} follows the origin's block at height {predecessor},"
+                    f" but the last block received from it is at {last_received}"
+                )
+            position = len(new_bundles)
+            if position < len(taken_early) and taken_early[position] != bundle:
+                raise IncorrectBundle(
+                    f"bundle {cursor} differs from the bundle"
+                    f" {Cursor.of(taken_early[position])} that a confirmed block already took"
+                )
+            new_bundles.append(bundle)
+            next_to_add = cursor.following()
+            last_received = bundle.height
+        predecessor = bundle.height
+    return new_bundles
 
 
 def check_removals(
@@ -148,6 +203,10 @@ class OutboxStateView(CompositeView):
         """Heights below this one have been scheduled already."""
         self.heights = self.queue("queue", BlockHeight)
         """Heights whose messages the recipient has not confirmed receiving (ascending)."""
+        self.last_confirmed_height: RegisterView[BlockHeight | None] = self.register(
+            "last_confirmed_height", BlockHeight | None, None
+        )
+        """The latest height the recipient confirmed (None: none yet): what precedes ``heights``."""
 
     def schedule_message(self, height: BlockHeight) -> bool:
         """Record that the block at ``height`` has messages for this recipient."""
@@ -163,9 +222,12 @@ class OutboxStateView(CompositeView):
         while True:
             front = self.heights.front()
             if front is None or front > height:
-                return dropped
+                break
             self.heights.delete_front()
             dropped.append(front)
+        if dropped:
+            self.last_confirmed_height.set(dropped[-1])
+        return dropped
 
     def pending_heights(self) -> list[BlockHeight]:
         return self.heights.elements()

@@ -16,7 +16,7 @@ from edgechain.base.values import BlockHeight, Timestamp
 from edgechain.chain.block import ExecutedBlock, IncomingBundle, MessageBundle
 from edgechain.chain.errors import OutcomeMismatch
 from edgechain.chain.execution import execute_block
-from edgechain.chain.inbox import InboxStateView, OutboxStateView
+from edgechain.chain.inbox import START, InboxStateView, OutboxStateView, select_new_bundles
 from edgechain.chain.manager import ChainManager
 from edgechain.chain.tip import GENESIS_TIP, ChainTipState
 from edgechain.execution.blobs import BlobChecker
@@ -61,40 +61,55 @@ class ChainStateView(RootView):
     def next_block_height(self) -> BlockHeight:
         return self.tip_state.get().next_block_height
 
-    def receive_bundles(self, origin: ChainId, bundles: list[MessageBundle]) -> int:
-        """Add bundles delivered from ``origin`` to its inbox; return how many were new."""
+    def receive_bundles(
+        self, origin: ChainId, bundles: list[MessageBundle], previous_height: BlockHeight | None
+    ) -> int:
+        """Add bundles delivered from ``origin`` to its inbox; return how many were new.
+
+        ``previous_height`` is the origin's block with messages for this chain just before
+        the first bundle (None: there is none). A delivery that would leave a gap raises
+        ``MissingEarlierBundles`` and changes nothing (see `InboxStateView.add_bundles`).
+        """
+        if self.inboxes.try_load_entry(origin) is None:
+            # Validate before creating the inbox: a refused delivery leaves nothing staged.
+            select_new_bundles(START, [], bundles, previous_height)
         inbox = self.inboxes.load_entry(origin)
-        return sum(1 for bundle in bundles if inbox.add_bundle(bundle))
+        return len(inbox.add_bundles(bundles, previous_height))
 
     def mark_messages_as_received(
         self, recipient: ChainId, height: BlockHeight
     ) -> list[BlockHeight]:
-        """``recipient`` acknowledged our messages up to ``height``: drop them from its outbox."""
+        """``recipient`` acknowledged our messages up to ``height``: drop them from its outbox.
+
+        The outbox itself stays (empty), remembering the last confirmed height, which the
+        next delivery to ``recipient`` names as its predecessor.
+        """
         outbox = self.outboxes.try_load_entry(recipient)
         if outbox is None:
             return []
-        dropped = outbox.mark_messages_as_received(height)
-        if not outbox.pending_heights():
-            self.outboxes.remove_entry(recipient)
-        return dropped
+        return outbox.mark_messages_as_received(height)
 
-    def pending_inbox_origins(self) -> list[ChainId]:
-        """Origins whose inboxes hold bundles not yet taken, sorted."""
-        origins: list[ChainId] = []
-        for origin in self.inboxes.indices():
-            inbox = self.inboxes.try_load_entry(origin)
-            if inbox is not None and inbox.added_bundles.count() > 0:
-                origins.append(origin)
-        return origins
+    def unconfirmed_outboxes(self) -> list[tuple[ChainId, BlockHeight | None, list[BlockHeight]]]:
+        """Per recipient with unconfirmed messages (sorted): the last confirmed height and the
+        heights still to deliver, ascending. A sender delivers these again until confirmed."""
+        unconfirmed: list[tuple[ChainId, BlockHeight | None, list[BlockHeight]]] = []
+        for recipient in self.outboxes.indices():
+            outbox = self.outboxes.try_load_entry(recipient)
+            if outbox is None:
+                continue
+            heights = outbox.pending_heights()
+            if heights:
+                unconfirmed.append((recipient, outbox.last_confirmed_height.get(), heights))
+        return unconfirmed
 
     def pending_incoming_bundles(
         self, action: MessageAction = MessageAction.ACCEPT
     ) -> list[IncomingBundle]:
         """Every received bundle not yet taken, ready for the next block, with ``action``.
 
-                Bundles of one origin stay in order; origins follow their ids, except that the
-                bundle opening this chain (its parent's ``OpenChain`` message) comes first, as a
-                child chain's first block must begin with it. Bundles holding protected or bouncing
+        Bundles of one origin stay in order; origins follow their ids, except that the
+        bundle opening this chain (its parent's ``OpenChain`` message) comes first, as a
+        child chain's first block must begin with it. Bundles holding protected or bouncing
         messages are always accepted (they may not be rejected).
         """
         incoming: list[IncomingBundle] = []

@@ -2,15 +2,19 @@
 
 Cross-chain requests produced by a certificate are delivered to the same worker (an
 in-process validator holds all its chains) before the call returns, so the recipients'
-inboxes are up to date when the client hears back.
+inboxes are up to date when the client hears back. A chain-info query also delivers again
+what the chain's outboxes still owe, so a lost delivery is repaired by the next query.
+A delivery that fails is logged and left for the next one (the outbox keeps it).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 
 from edgechain.base.blobs import Blob
 from edgechain.base.crypto import CryptoHash, PublicKey
+from edgechain.base.errors import EdgechainError
 from edgechain.base.identifiers import BlobId
 from edgechain.chain.certificate import Certificate
 from edgechain.chain.proposal import BlockProposal
@@ -18,6 +22,8 @@ from edgechain.core.chain_info import ChainInfoQuery, ChainInfoResponse
 from edgechain.core.cross_chain import CrossChainRequest
 from edgechain.core.errors import ClientError
 from edgechain.core.worker import WorkerState
+
+logger = logging.getLogger(__name__)
 
 
 class LocalValidatorNode:
@@ -43,7 +49,9 @@ class LocalValidatorNode:
         return response
 
     async def handle_chain_info_query(self, query: ChainInfoQuery) -> ChainInfoResponse:
-        return self.worker.handle_chain_info_query(query)
+        response = self.worker.handle_chain_info_query(query)
+        self.deliver(self.worker.outbox_requests(query.chain_id))
+        return response
 
     async def upload_blob(self, blob: Blob) -> BlobId:
         return self.worker.handle_upload_blob(blob)
@@ -58,7 +66,12 @@ class LocalValidatorNode:
         """Handle cross-chain requests, and the ones they produce, until none is left."""
         queue = deque(requests)
         while queue:
-            queue.extend(self.worker.handle_cross_chain_request(queue.popleft()))
+            request = queue.popleft()
+            try:
+                queue.extend(self.worker.handle_cross_chain_request(request))
+            except EdgechainError as failure:
+                # The sender's outbox keeps the heights: the next delivery tries again.
+                logger.warning("cross-chain request %r not delivered: %r", request, failure)
 
     def __repr__(self) -> str:
         return f"LocalValidatorNode({self.public_key!r})"

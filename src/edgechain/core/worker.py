@@ -9,10 +9,13 @@ chain-info queries, over a `Storage`.
                              two different blocks at one height and round
     handle_certificate       check it against the committee of its epoch; a confirmed block
                              is re-executed, its outcome compared, certificate and state
-                             persisted, and cross-chain requests returned that carry its
-                             messages to the recipients; a validated block is locked and
-                             voted to confirm; a timeout moves the chain to its next round
-    handle_cross_chain_request   add delivered bundles to an inbox / trim an outbox
+                             persisted; a validated block is locked and voted to confirm; a
+                             timeout moves the chain to its next round. For a confirmed block
+                             (new or already applied), the cross-chain requests returned carry
+                             every message the recipients have not confirmed yet
+    handle_cross_chain_request   check delivered bundles against the sender's stored
+                             certificate, add them to an inbox (no gaps) / trim an outbox
+    outbox_requests          the deliveries a chain still owes (re-sent until confirmed)
     handle_chain_info_query  the chain's tip, balance, state hash, round, inbox, confirmed
                              hashes; on request, a timeout vote for a round past its deadline
 
@@ -26,8 +29,8 @@ from edgechain.base.blobs import Blob
 from edgechain.base.crypto import CryptoHash, KeyPair
 from edgechain.base.identifiers import BlobId, ChainId
 from edgechain.base.values import Epoch, Timestamp
-from edgechain.chain.block import Block, ExecutedBlock, IncomingBundle
-from edgechain.chain.certificate import Certificate, Timeout, ValidatedBlock, Vote
+from edgechain.chain.block import Block, ExecutedBlock, IncomingBundle, MessageBundle
+from edgechain.chain.certificate import Certificate, ConfirmedBlock, Timeout, ValidatedBlock, Vote
 from edgechain.chain.errors import InactiveChain, StaleEpoch, UnexpectedBlockHeight
 from edgechain.chain.execution import execute_block
 from edgechain.chain.proposal import BlockProposal
@@ -43,6 +46,7 @@ from edgechain.core.errors import (
 from edgechain.execution.committee import Committee
 from edgechain.execution.messages import MessageAction, OpenChainMessage
 from edgechain.execution.ownership import ChainOwnership
+from edgechain.storage.errors import CertificateNotFound
 from edgechain.storage.storage import Storage
 
 MAX_CLOCK_SKEW_MICROS = 2_000_000
@@ -127,7 +131,8 @@ class WorkerState:
         chain = self.storage.load_chain(block.chain_id)
         next_height = chain.next_block_height()
         if block.height < next_height:
-            return self._response(chain, None), []
+            # Already applied: deliver again whatever the recipients have not confirmed.
+            return self._response(chain, None), self._outbox_requests(chain)
         if block.height > next_height:
             raise MissingEarlierBlocks(block.chain_id, next_height, block.height)
         certificate.check(self._committee_for(chain, block.epoch, block))
@@ -145,16 +150,7 @@ class WorkerState:
         # chain whose confirmed log names a certificate that is not stored.
         self.storage.write_certificate(certificate)
         chain.save()
-        certificate_hash = certificate.hash()
-        requests: list[CrossChainRequest] = [
-            UpdateRecipient(
-                block.chain_id,
-                recipient,
-                executed_block.message_bundles_for(recipient, certificate_hash),
-            )
-            for recipient in executed_block.recipients()
-        ]
-        return self._response(chain, None), requests
+        return self._response(chain, None), self._outbox_requests(chain)
 
     def _handle_timeout_certificate(
         self, certificate: Certificate, timeout: Timeout
@@ -207,14 +203,14 @@ class WorkerState:
                 f"chain {chain.chain_id}: its first block opens chain"
                 f" {message.description.chain_id()} instead"
             )
-        parent = self.storage.load_chain(parent_id)
+        parent = self.storage.load_chain_scratch(parent_id)
         admin_id = parent.execution_state.system.admin_id.get() if parent.is_active() else None
         if admin_id is None:
             raise InactiveChain(
                 f"chain {chain.chain_id} is not active on this validator, nor is its parent"
                 f" {parent_id}: the parent's blocks must come first"
             )
-        admin = self.storage.load_chain(admin_id)
+        admin = self.storage.load_chain_scratch(admin_id)
         if not admin.is_active():
             raise InactiveChain(
                 f"chain {chain.chain_id}: its admin chain {admin_id} is not active on this validator"
@@ -224,15 +220,22 @@ class WorkerState:
     # ------------------------------------------------------------ cross-chain
 
     def handle_cross_chain_request(self, request: CrossChainRequest) -> list[CrossChainRequest]:
-        """Deliver bundles to an inbox (answering with a confirmation), or trim an outbox."""
+        """Deliver bundles to an inbox (answering with a confirmation), or trim an outbox.
+
+        Delivered bundles are trusted only as far as this validator's own storage vouches for
+        them: each must be exactly what a stored certificate of the sender, signed by a
+        committee this validator trusts, sends the recipient. A delivery that would leave a
+        gap in the inbox raises ``MissingEarlierBundles`` and changes nothing.
+        """
         if isinstance(request, UpdateRecipient):
             self._check_handles(request.recipient)
             if not request.bundles:
                 raise InvalidCrossChainRequest(
                     f"update of chain {request.recipient} from {request.sender} carries no bundles"
                 )
+            self._check_bundles_certified(request)
             chain = self.storage.load_chain(request.recipient)
-            chain.receive_bundles(request.sender, request.bundles)
+            chain.receive_bundles(request.sender, request.bundles, request.previous_height)
             chain.save()
             return [
                 ConfirmUpdatedRecipient(request.sender, request.recipient, request.bundles[-1].height)
@@ -242,6 +245,57 @@ class WorkerState:
         chain.mark_messages_as_received(request.recipient, request.latest_height)
         chain.save()
         return []
+
+    def _check_bundles_certified(self, request: UpdateRecipient) -> None:
+        by_certificate: dict[CryptoHash, list[MessageBundle]] = {}
+        for bundle in request.bundles:
+            by_certificate.setdefault(bundle.certificate_hash, []).append(bundle)
+        where = f"update of chain {request.recipient} from {request.sender}"
+        # A fresh view: another shard may hold (and advance) the sender chain.
+        sender_chain = self.storage.load_chain_scratch(request.sender)
+        for certificate_hash, bundles in by_certificate.items():
+            try:
+                certificate = self.storage.read_certificate(certificate_hash)
+            except CertificateNotFound as missing:
+                raise InvalidCrossChainRequest(
+                    f"{where}: certificate {certificate_hash} is not stored on this validator"
+                ) from missing
+            if not isinstance(certificate.value, ConfirmedBlock):
+                raise InvalidCrossChainRequest(
+                    f"{where}: certificate {certificate_hash} does not confirm a block"
+                )
+            executed_block = certificate.executed_block
+            block = executed_block.block
+            if block.chain_id != request.sender:
+                raise InvalidCrossChainRequest(
+                    f"{where}: certificate {certificate_hash} is of chain {block.chain_id}"
+                )
+            certificate.check(self._committee_for(sender_chain, block.epoch, block))
+            if bundles != executed_block.message_bundles_for(request.recipient, certificate_hash):
+                raise InvalidCrossChainRequest(
+                    f"{where}: the bundles at height {block.height} are not the ones its"
+                    f" certificate {certificate_hash} sends"
+                )
+
+    def outbox_requests(self, chain_id: ChainId) -> list[CrossChainRequest]:
+        """The deliveries ``chain_id`` still owes: every unconfirmed block's bundles, per
+        recipient, in order (an in-process node sends them again on a chain-info query)."""
+        self._check_handles(chain_id)
+        return self._outbox_requests(self.storage.load_chain(chain_id))
+
+    def _outbox_requests(self, chain: ChainStateView) -> list[CrossChainRequest]:
+        requests: list[CrossChainRequest] = []
+        for recipient, previous_height, heights in chain.unconfirmed_outboxes():
+            certificate_hashes = [
+                chain.confirmed_log.read(height.value, height.value + 1)[0] for height in heights
+            ]
+            bundles: list[MessageBundle] = []
+            for certificate in self.storage.read_certificates(certificate_hashes):
+                bundles.extend(
+                    certificate.executed_block.message_bundles_for(recipient, certificate.hash())
+                )
+            requests.append(UpdateRecipient(chain.chain_id, recipient, previous_height, bundles))
+        return requests
 
     # ---------------------------------------------------------------- queries
 
@@ -253,12 +307,8 @@ class WorkerState:
             return self._vote_timeout(chain)
         pending: list[IncomingBundle] = []
         if query.request_pending_message_bundles:
-            for origin in chain.pending_inbox_origins():
-                inbox = chain.inboxes.load_entry(origin)
-                pending.extend(
-                    IncomingBundle(origin, bundle, MessageAction.ACCEPT)
-                    for bundle in inbox.added_bundles.elements()
-                )
+            # The chain's own listing: per origin in order, a child chain's opening bundle first.
+            pending = chain.pending_incoming_bundles(MessageAction.ACCEPT)
         hashes: list[CryptoHash] = []
         if query.request_sent_certificate_hashes_from is not None:
             start = query.request_sent_certificate_hashes_from.value
