@@ -350,7 +350,8 @@ def environment(torch: Any, device: str) -> dict[str, Any]:
     except ImportError:
         info["numba"] = None
     try:
-        info["gguf"] = importlib.import_module("gguf").__name__ and True
+        importlib.import_module("gguf")
+        info["gguf"] = True
     except ImportError:
         info["gguf"] = False
     if device.startswith("cuda") and torch.cuda.is_available():

@@ -50,21 +50,30 @@ def test_static_steps_match_eager_torch_steps(tmp_path: Path) -> None:
         np.testing.assert_allclose(static, eager, rtol=0, atol=1e-4 * float(np.abs(eager).max()))
 
 
-def test_a_new_sequence_records_anew_and_the_old_cache_is_untouched(tmp_path: Path) -> None:
+def test_sequences_reuse_the_recording_and_decode_the_same(tmp_path: Path) -> None:
     model_file = open_model_file(write_model(tmp_path, "gguf-Q4_1", True))
     model = load_llama(model_file, TorchBackend(products="torch"))
     decoder = GraphDecoder(model, capture=False)
     first = decoder.new_state(32)
     decoder.forward(PROMPT, first)
     first_logits = [decoder.forward([token], first) for token in (3, 4, 5)]
-    second = decoder.new_state(32)
+    recording = decoder._recording
+    second = decoder.new_state(32)  # same capacity: takes over the recorded cache
+    assert second.cache is first.cache and second.position == 0
     decoder.forward(PROMPT[:3], second)
     decoder.forward([9], second)
-    # replaying the first sequence from scratch gives the same logits as before
+    assert decoder._recording is recording
     again = decoder.new_state(32)
     decoder.forward(PROMPT, again)
     for token, expected in zip((3, 4, 5), first_logits, strict=True):
         np.testing.assert_array_equal(decoder.forward([token], again), expected)
+    other = decoder.new_state(24)  # another capacity: a new cache, recorded anew
+    assert other.cache is not first.cache
+    decoder.forward(PROMPT, other)
+    for token, expected in zip((3, 4, 5), first_logits, strict=True):
+        got = decoder.forward([token], other)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4 * float(np.abs(expected).max()))
+    assert decoder._recording is not recording
 
 
 def test_mixed_type_projections_decode_eagerly() -> None:

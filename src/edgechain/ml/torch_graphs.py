@@ -16,6 +16,7 @@ copying it. Prompts (several tokens) run eagerly, as before.
     state = decoder.new_state(512)
     logits = decoder.forward(prompt_ids, state)       # eager batched prefill
     logits = decoder.forward([next_id], state)        # recorded once, then replayed
+    state = decoder.new_state(512)                    # the next sequence replays it too
 
 ``capture=False`` runs the same static step without recording (any device): the tests
 use it on CPU to check the static path against the eager one. Files whose q/k/v or
@@ -82,7 +83,15 @@ class GraphDecoder:
         return self.model.config
 
     def new_state(self, capacity: int | None = None) -> LlamaState:
-        return self.model.new_state(capacity)
+        """A fresh sequence. One of the recorded capacity takes over the recorded cache, so
+        the recording is replayed rather than made again: a decoder runs one sequence at a
+        time, and a new state ends the previous one."""
+        size = self.config.context_length if capacity is None else capacity
+        size = min(size, self.config.context_length)
+        if self._recording is not None and self._recording.cache.capacity == size:
+            # Slots left by the previous sequence are finite, and masked until rewritten.
+            return LlamaState(self._recording.cache)
+        return self.model.new_state(size)
 
     def forward(self, ids: Sequence[int], state: LlamaState, all_logits: bool = False) -> np.ndarray:
         """As `LlamaModel.forward`; one-token steps without ``all_logits`` run recorded."""
