@@ -126,6 +126,18 @@ def test_out_of_fuel_stops_the_operation(compiled_counter: CompiledContract) -> 
         assert counter.state.value == 0
 
 
+def test_dropped_sandboxes_unregister_their_modules(compiled_counter: CompiledContract) -> None:
+    import gc
+
+    sandbox = ContractSandbox(compiled_counter)
+    counter = run_in_sandbox(sandbox, "CounterContract", meter=FuelMeter(100_000))
+    name = type(counter).__module__
+    assert name in sys.modules
+    del sandbox
+    gc.collect()
+    assert name not in sys.modules
+
+
 def test_modules_are_registered_while_the_sandbox_lives(compiled_counter: CompiledContract) -> None:
     sandbox = ContractSandbox(compiled_counter)
     sandbox.load(FuelMeter(100_000))
@@ -393,11 +405,11 @@ def test_run_in_sandbox_takes_a_compiled_contract(compiled_counter: CompiledCont
 
     meter = FuelMeter(100_000)
     counter = run_in_sandbox(compiled_counter, "CounterContract", meter=meter)
-    gc.collect()
-    # The fresh sandbox lives as long as the contract's objects: its modules stay registered.
-    assert type(counter).__module__ in sys.modules
-    assert run_in_sandbox(compiled_counter, "CounterContract", meter=meter) is not counter
     assert meter.used > 0
+    gc.collect()
+    # The one-shot sandbox is gone: its modules do not pile up in sys.modules.
+    assert type(counter).__module__ not in sys.modules
+    assert run_in_sandbox(compiled_counter, "CounterContract", meter=meter) is not counter
     with pytest.raises(SandboxViolation, match="needs the ContractSandbox"):
         run_in_sandbox(compiled_counter, counter.summary, meter=meter)
 

@@ -153,8 +153,22 @@ class ContractSandbox:
         self._modules: dict[str, types.ModuleType] = {}
         self._executing: set[str] = set()
         self._registered: list[str] = [self.package_name]
+        # The guards live in the modules' globals, which sys.modules holds: they must not hold
+        # the sandbox, or it could never be collected (and its modules never unregistered).
+        sandbox_reference = weakref.ref(self)
+        package_name = self.package_name
+
+        def import_sibling(name: str) -> types.ModuleType:
+            sandbox = sandbox_reference()
+            if sandbox is None:
+                raise SandboxViolation("import in a contract whose sandbox was closed")
+            return sandbox._import_sibling(name)
+
+        def is_contract_module(module_name: str) -> bool:
+            return module_name == package_name or module_name.startswith(package_name + ".")
+
         self.guards = SandboxGuards(
-            compiled.costs, compiled.limits, self._import_sibling, self._is_contract_module
+            compiled.costs, compiled.limits, import_sibling, is_contract_module
         )
         sys.modules[self.package_name] = self._package
         self._finalizer = weakref.finalize(self, _unregister, self._registered)
@@ -333,9 +347,9 @@ def run_in_sandbox(
     """Call `entry` (a dotted name in the main module, or a callable) under `meter`.
 
     Loads the contract first if needed (its module bodies are charged to the same meter).
-    Given a `CompiledContract`, runs a named entry in a fresh `ContractSandbox` (registered as
-    long as objects the contract made are alive); to call into those objects later, keep a
-    `ContractSandbox` and pass it instead.
+    Given a `CompiledContract`, runs a named entry in a fresh `ContractSandbox` that is dropped
+    afterwards (its modules unregistered): fit for plain results. To call into objects the
+    contract made, keep a `ContractSandbox` and pass it instead.
     """
     if isinstance(target, CompiledContract):
         if not isinstance(entry, str):
