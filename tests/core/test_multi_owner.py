@@ -3,6 +3,7 @@ certificates, leader timeouts, single-leader rounds."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from edgechain.chain.errors import NotRoundLeader
 from edgechain.chain.manager import round_leader
 from edgechain.chain.rounds import MultiLeader, SingleLeader
 from edgechain.core.network import LocalNetwork
+from edgechain.execution.errors import UnauthorizedOperation
 from edgechain.execution.operations import ChangeOwnership
 from edgechain.execution.ownership import ChainOwnership, TimeoutConfig
 
@@ -85,3 +87,30 @@ def test_leader_timeout_moves_to_a_single_leader_round(network: LocalNetwork) ->
     for validator in range(4):
         assert chain_state(network, validator, 0).next_block_height() == BlockHeight(2)
         assert chain_state(network, validator, 0).execution_state.system.balance.get() == tokens(98)
+
+
+def test_anyone_may_propose_in_open_multi_leader_rounds(network: LocalNetwork) -> None:
+    """``open_multi_leader_rounds``: a non-owner's proposal passes the round check and the
+    block's signer check alike (and gains no authority over the chain's tokens)."""
+    alice = network.client(0)
+    alice_owner = AccountOwner.from_public_key(network.user_keys[0].public_key)
+    ownership = dataclasses.replace(
+        ChainOwnership.multiple({alice_owner: 1}, multi_leader_rounds=2), open_multi_leader_rounds=True
+    )
+    run(alice.execute_operations([ChangeOwnership(ownership)]))
+    run(network.client(2).transfer_to_chain(tokens(4), network.user_chain_ids[0]))
+    outsider = network.client_for(network.user_chain_ids[0], network.user_keys[2])
+
+    async def scenario() -> None:
+        await outsider.synchronize()
+        assert await outsider.current_round() == MultiLeader(0)
+        certificate = await outsider.process_inbox()
+        assert certificate is not None and certificate.round == MultiLeader(0)
+        outsider_owner = AccountOwner.from_public_key(network.user_keys[2].public_key)
+        assert certificate.executed_block.block.authenticated_signer == outsider_owner
+        with pytest.raises(UnauthorizedOperation):
+            await outsider.transfer_to_chain(tokens(1), network.user_chain_ids[2])
+
+    run(scenario())
+    for validator in range(4):
+        assert chain_state(network, validator, 0).execution_state.system.balance.get() == tokens(104)

@@ -195,8 +195,18 @@ def _check_epoch(
 
 
 def _check_signer(where: str, block: Block, ownership: ChainOwnership) -> None:
+    """The signer must be an owner, unless the chain opens its multi-leader rounds to anyone.
+
+    Which round a proposer may use is the consensus rules' business
+    (``ChainManager.check_proposal``: in open multi-leader rounds anyone may propose, in the
+    other rounds only super owners or the leader); this check only refuses what no round
+    allows. Being the signer gives no authority over the chain's own tokens: system
+    operations check ownership themselves.
+    """
     signer = block.authenticated_signer
-    if signer is None or not ownership.is_owner(signer):
+    if signer is None:
+        raise UnauthorizedBlockProposer(f"{where}: the block has no authenticated signer")
+    if not ownership.is_owner(signer) and not ownership.open_multi_leader_rounds:
         raise UnauthorizedBlockProposer(f"{where}: signer {signer} is not an owner of the chain")
 
 
