@@ -15,10 +15,12 @@ offer the same one:
     GET  /showcase.json                                chains, owners and application ids
     POST /chains/{chain}/applications/{app}            GraphQL ({"query", "variables"});
                                                        mutations become a block at once
+                                                       (``blockHash`` and ``block`` returned)
     POST /chains/{chain}/applications/{app}/stream     a service's ``handle_stream(json)``,
                                                        as a chunked text/plain response
-    WS   /ws                                           {"type": "newBlock", "chainId",
-                                                       "height", "hash"} after every block
+    WS   /ws                                           graphql-transport-ws, as the node
+                                                       service: subscription notifications(
+                                                       chainId) { chainId height hash }
 
     python apps/showcase_demo.py [--dir DIR] [--port 8080] [--non-interactive]
 """
@@ -167,6 +169,7 @@ class ShowcaseNode:
                 certificate = await self.tester.execute_operations(
                     list[Operation](context.scheduled), user=user
                 )
+                response["blockHash"] = certificate.value.hash().hex()
                 response["block"] = {
                     "height": certificate.value.executed_block.block.height.value,
                     "hash": certificate.value.hash().hex(),
@@ -251,21 +254,49 @@ def build_web_app(node: ShowcaseNode, web_directory: Path = WEB_DIRECTORY) -> St
         )
 
     async def notifications(websocket: WebSocket) -> None:
-        await websocket.accept()
+        # The node service's protocol (graphql-transport-ws), for the one subscription the
+        # pages use: ``subscription { notifications(chainId: …) { chainId height hash } }``.
+        await websocket.accept(subprotocol="graphql-transport-ws")
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        subscriptions: dict[str, str | None] = {}
         node.subscribers.add(queue)
 
         async def forward() -> None:
             while True:
-                await websocket.send_json(await queue.get())
+                event = await queue.get()
+                for subscription_id, chain_id in list(subscriptions.items()):
+                    if chain_id is None or chain_id == event["chainId"]:
+                        data = {key: event[key] for key in ("chainId", "height", "hash")}
+                        await websocket.send_json(
+                            {
+                                "id": subscription_id,
+                                "type": "next",
+                                "payload": {"data": {"notifications": data}},
+                            }
+                        )
 
-        async def until_disconnected() -> None:
+        async def receive() -> None:
             while True:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
+                try:
+                    request = json.loads(message.get("text") or "{}")
+                except ValueError:
+                    await websocket.close(code=4400)
+                    return
+                kind = request.get("type")
+                if kind == "connection_init":
+                    await websocket.send_json({"type": "connection_ack"})
+                elif kind == "ping":
+                    await websocket.send_json({"type": "pong"})
+                elif kind == "subscribe":
+                    variables = request.get("payload", {}).get("variables") or {}
+                    subscriptions[str(request.get("id"))] = variables.get("chainId")
+                elif kind == "complete":
+                    subscriptions.pop(str(request.get("id")), None)
 
-        tasks = [asyncio.create_task(forward()), asyncio.create_task(until_disconnected())]
+        tasks = [asyncio.create_task(forward()), asyncio.create_task(receive())]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -60,7 +60,7 @@ function transferForm(nft) {
             "mutation($s: String!, $t: String!, $c: String!, $o: String!) { transfer(sourceOwner: $s, tokenId: $t, targetChainId: $c, targetOwner: $o) }",
             { s: config.owner, t: nft.tokenId, c: chainSelect.value, o: ownerInput.value.trim() },
           );
-          status.textContent = `sent in block ${body.block?.height ?? "?"}`;
+          status.textContent = `sent in block ${body.block?.height ?? short(body.blockHash ?? "?")}`;
           await refreshNfts();
         } catch (error) {
           status.textContent = error.message;
@@ -159,7 +159,7 @@ async function mint(event) {
       "mutation($minter: String!, $name: String!, $prompt: String!, $maxTokens: Int!, $temperature: Float!) { mint(minter: $minter, name: $name, prompt: $prompt, maxTokens: $maxTokens, temperature: $temperature) }",
       mintVariables(),
     );
-    $("mint-status").textContent = `minted in block ${body.block?.height ?? "?"}`;
+    $("mint-status").textContent = `minted in block ${body.block?.height ?? short(body.blockHash ?? "?")}`;
     await refreshNfts();
   } catch (error) {
     $("mint-status").textContent = error.message;

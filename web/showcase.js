@@ -51,6 +51,20 @@ export async function stream(chainId, appId, request, onPiece, signal) {
     body: JSON.stringify(request),
     signal,
   });
+  if (response.status === 404 || response.status === 405) {
+    // A node without the stream endpoint: ask the same thing by GraphQL, in one piece.
+    const field = request.messages ? "chat" : "prompt";
+    const argument = request.messages ? "messages: $messages" : "prompt: $prompt";
+    const declared = request.messages ? "$messages: [ChatTurnInput!]!" : "$prompt: String!";
+    const body = await graphql(
+      chainId,
+      appId,
+      `query(${declared}, $maxTokens: Int!, $temperature: Float!, $seed: String) { ${field}(${argument}, maxTokens: $maxTokens, temperature: $temperature, seed: $seed) }`,
+      request,
+    );
+    onPiece(body.data[field]);
+    return;
+  }
   if (!response.ok) {
     const body = await response.json().catch(() => null);
     throw new Error(body?.errors?.[0]?.message ?? `HTTP ${response.status}`);
@@ -63,18 +77,31 @@ export async function stream(chainId, appId, request, onPiece, signal) {
   }
 }
 
-// Call onBlock(event) for every new block on chainId (null: any chain); reconnects.
+// Call onBlock({chainId, height, hash}) for every new block on chainId, through the node's
+// GraphQL subscription (graphql-transport-ws on /ws); reconnects when the socket drops.
 export function subscribeBlocks(chainId, onBlock, onStatus = () => {}) {
   let socket = null;
   let closed = false;
   const connect = () => {
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${window.location.host}/ws`);
-    socket.addEventListener("open", () => onStatus("live"));
+    socket = new WebSocket(`${scheme}://${window.location.host}/ws`, "graphql-transport-ws");
+    socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "connection_init" })));
     socket.addEventListener("message", (message) => {
       const event = JSON.parse(message.data);
-      if (event.type === "newBlock" && (chainId === null || event.chainId === chainId)) {
-        onBlock(event);
+      if (event.type === "connection_ack") {
+        onStatus("live");
+        socket.send(JSON.stringify({
+          id: "blocks",
+          type: "subscribe",
+          payload: {
+            query: "subscription($chainId: String!) { notifications(chainId: $chainId) { chainId height hash } }",
+            variables: { chainId },
+          },
+        }));
+      } else if (event.type === "ping") {
+        socket.send(JSON.stringify({ type: "pong" }));
+      } else if (event.type === "next" && event.payload?.data?.notifications) {
+        onBlock(event.payload.data.notifications);
       }
     });
     socket.addEventListener("close", () => {

@@ -59,7 +59,26 @@ def test_graphql_mutation_makes_a_block_and_notifies_subscribers(showcase: Showc
 
     async def scenario() -> tuple[dict[str, object], dict[str, object]]:
         ws_url = showcase.base_url.replace("http://", "ws://") + "/ws"
-        async with websockets.connect(ws_url) as socket, httpx.AsyncClient(timeout=60) as client:
+        async with (
+            websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as socket,
+            httpx.AsyncClient(timeout=60) as client,
+        ):
+            await socket.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await socket.recv()) == {"type": "connection_ack"}
+            subscription = "subscription($chainId: String!) { notifications(chainId: $chainId) { chainId height hash } }"
+            await socket.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {
+                            "query": subscription,
+                            "variables": {"chainId": chain["chainId"]},
+                        },
+                    }
+                )
+            )
+            await asyncio.sleep(0.2)  # the subscription is registered before the mutation
             mutation = {
                 "query": 'mutation($m: String!) { mint(minter: $m, name: "Kite", prompt: "A kite", maxTokens: 6) }',
                 "variables": {"m": chain["owner"]},
@@ -71,11 +90,19 @@ def test_graphql_mutation_makes_a_block_and_notifies_subscribers(showcase: Showc
     response, event = asyncio.run(scenario())
     assert response["data"] == {"mint": True}
     block = response["block"]
+    assert response["blockHash"] == block["hash"]  # type: ignore[index]
     assert event == {
-        "type": "newBlock",
-        "chainId": chain["chainId"],
-        "height": block["height"],  # type: ignore[index]
-        "hash": block["hash"],  # type: ignore[index]
+        "id": "1",
+        "type": "next",
+        "payload": {
+            "data": {
+                "notifications": {
+                    "chainId": chain["chainId"],
+                    "height": block["height"],  # type: ignore[index]
+                    "hash": block["hash"],  # type: ignore[index]
+                }
+            }
+        },
     }
     owned = httpx.post(
         url,
