@@ -26,6 +26,12 @@ ABI = textwrap.dedent(
 
 
     @dataclass(frozen=True)
+    class SendAuthenticated:
+        destination: ChainId
+        value: int
+
+
+    @dataclass(frozen=True)
     class Call:
         target: ApplicationId
         value: int
@@ -69,7 +75,10 @@ ABI = textwrap.dedent(
 
 
     class ProbeAbi(Abi):
-        Operation = Add | Send | Call | CallSelf | Loop | FailAfterWrite | ReadBlob | Pay | Facts
+        Operation = (
+            Add | Send | SendAuthenticated | Call | CallSelf | Loop | FailAfterWrite | ReadBlob
+            | Pay | Facts
+        )
         Message = Note
         Response = int
         Parameters = int
@@ -102,6 +111,7 @@ CONTRACT = textwrap.dedent(
 
     from .abi import (
         Add, Call, CallSelf, FailAfterWrite, Facts, Loop, Note, Pay, ProbeAbi, ReadBlob, Send,
+        SendAuthenticated,
     )
     from .state import ProbeState
 
@@ -121,6 +131,11 @@ CONTRACT = textwrap.dedent(
             if isinstance(operation, Send):
                 self.runtime.send_message(
                     operation.destination, Note(operation.value), tracked=operation.tracked
+                )
+                return 0
+            if isinstance(operation, SendAuthenticated):
+                self.runtime.send_message(
+                    operation.destination, Note(operation.value), authenticated=True
                 )
                 return 0
             if isinstance(operation, Call):
@@ -159,6 +174,7 @@ CONTRACT = textwrap.dedent(
             if message.value < 0:
                 raise ValueError("negative note")
             self.state.notes.push(message.value)
+            self.state.facts.push(f"message signed by {self.runtime.authenticated_owner()}")
             self.state.senders.insert(origin, self.state.senders.get(origin, 0) + 1)
     """
 )

@@ -262,3 +262,18 @@ def test_reading_a_blob_that_no_validator_stores_fails_the_block() -> None:
         assert query(tester, app, "total") == 4
 
     run(scenario)
+
+
+def test_an_authenticated_message_carries_the_signer_and_a_plain_one_does_not() -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        app = await new_probe(tester)
+        receiver = tester.chain_id(1)
+        await operate(tester, app, PROBE.Send(receiver, 1, False))
+        await operate(tester, app, PROBE.SendAuthenticated(receiver, 2))
+        await tester.process_inbox(user=1)
+        assert query(tester, app, "facts", user=1) == [
+            "message signed by None",
+            f"message signed by {tester.clients[0].owner}",
+        ]
+
+    run(scenario)
