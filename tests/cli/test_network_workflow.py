@@ -82,7 +82,7 @@ def test_new_user_workflow(tmp_path: Path, network_dir: Path) -> None:
     network_env = {**env, "EDGECHAIN_WALLET": str(network_dir / "wallet.json")}
     recipient = json.loads((network_dir / "wallet.json").read_text())["default"]
     edgechain("transfer", "2.5", "--to", recipient, env=env)
-    assert edgechain("query-balance", env=env).stdout.strip() == "7.5"
+    assert edgechain("query-balance", env=env).stdout.strip() == "7.5"  # before the child chain
     assert "took 1 bundle(s)" in edgechain("process-inbox", env=network_env).stdout
     assert edgechain("query-balance", env=network_env).stdout.strip() == "1002.5"
 
@@ -91,6 +91,21 @@ def test_new_user_workflow(tmp_path: Path, network_dir: Path) -> None:
     assert refused.returncode == 1
     assert "insufficient funding" in refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+    # A child chain owned by a new key of this wallet, made the default, then synced.
+    child = edgechain("open-chain", "--initial-balance", "1", env=env).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", child), child
+    edgechain("wallet", "set-default", child[:12], env=env)
+    assert edgechain("query-balance", env=env).stdout.strip() == "1."
+    assert f"chain {child} at height 1" in edgechain("sync", env=env).stdout
+    edgechain("wallet", "set-default", chain, env=env)
+
+    # A model-sized file: chunk blobs under a manifest, with a progress bar.
+    model_file = tmp_path / "model.bin"
+    model_file.write_bytes(bytes(range(256)) * 9000)  # 2.3 MB: 3 chunks of 1 MB and a manifest
+    published = edgechain("publish-model", str(model_file), env=env)
+    assert re.fullmatch(r"manifest:[0-9a-f]{64}", published.stdout.strip()), published.stdout
+    assert "publishing model.bin" in published.stderr and "4/4" in published.stderr
 
     # A blob round trip through the validators.
     blob_file = tmp_path / "hello.txt"

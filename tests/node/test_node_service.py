@@ -14,6 +14,7 @@ import httpx
 from rpc_helpers import network_over_http, remote_client
 from websockets.asyncio.client import connect
 
+from edgechain.base.values import Amount
 from edgechain.core.applications_client import (
     application_abi,
     create_application,
@@ -110,6 +111,22 @@ def test_node_service_end_to_end(tmp_path: Path) -> None:
             assert chains["data"]["chains"] == [
                 {"chainId": chain, "nextBlockHeight": 3, "owned": True, "applications": [application]}
             ]
+            # The inbox is processed automatically: a credit from another chain shows up.
+            inboxes = asyncio.ensure_future(node.process_inboxes_forever())
+            try:
+                other = remote_client(network, node.validators, 1)
+                await other.transfer_to_chain(Amount.from_tokens(2), chain_id)
+                balance_query = {"query": f'{{ chain(chainId: "{chain}") {{ balance }} }}'}
+                for _ in range(100):
+                    balance = (await http.post("/", json=balance_query)).json()["data"]["chain"]["balance"]
+                    if balance == "102.":
+                        break
+                    await asyncio.sleep(0.1)
+                assert balance == "102."
+            finally:
+                inboxes.cancel()
+                await asyncio.gather(inboxes, return_exceptions=True)
+
             # A system mutation through GraphQL.
             recipient = network.user_chain_ids[1].hash.hex()
             moved = (await http.post("/", json={"query": f'mutation {{ transfer(chainId: "{chain}", recipient: "{recipient}", amount: "1.5") }}'})).json()

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from edgechain.base.identifiers import ChainId
@@ -65,6 +66,7 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeRemainingColumn(),
+        console=Console(stderr=True),
         transient=False,
     ) as progress:
         task = progress.add_task(description, total=total)
