@@ -416,13 +416,15 @@ async def build_showcase(
         llm_app = await tester.create_application(
             llm_module,
             abi=llm_abi.LlmAbi,
-            parameters=llm_abi.PinnedModel(name, manifest_id, None, None),
+            parameters=llm_abi.PinnedModel(name, str(manifest_id), None, None),
         )
         gen_module = await tester.publish_module(GEN_NFT_DIRECTORY)
         gen_app = await tester.create_application(
             gen_module,
             abi=gen_abi.GenNftAbi,
-            parameters=gen_abi.GenNftParameters(gen_abi.PinnedModel(name, manifest_id, None, None)),
+            parameters=gen_abi.GenNftParameters(
+                gen_abi.PinnedModel(name, str(manifest_id), None, None)
+            ),
         )
     node.applications = {"llm": str(llm_app), "genNft": str(gen_app)}
     out(f"created llm {llm_app}")

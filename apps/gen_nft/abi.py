@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgechain.sdk import Abi, Account, AccountOwner, ApplicationId, BlobId, ChainId, CryptoHash
+from edgechain.sdk import Abi, Account, AccountOwner, ApplicationId, ChainId, CryptoHash
 
 MAX_NAME_CHARACTERS = 200
 """Longest NFT name."""
@@ -24,8 +24,9 @@ class PinnedModel:
 
     name: str
     """A human name for the model (shown on the model card)."""
-    manifest_id: BlobId | None
-    """The root manifest blob of the model file published on-chain, or None."""
+    manifest_id: str | None
+    """The root manifest blob of the model file published on-chain, as ``publish-model``
+    prints it (``manifest:HEX``; text so that parameters can be given as JSON), or None."""
     url: str | None
     """Where to fetch the model file (allowed hosts only), or None."""
     content_hash: str | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgechain.sdk import Account, AccountOwner, Contract, CryptoHash
+from edgechain.sdk import Account, AccountOwner, BlobId, Contract, CryptoHash
 
 from .abi import (
     MAX_CONTENT_TOKENS,
@@ -43,7 +43,7 @@ class GenNftContract(Contract):
             raise ValueError("content_hash must be 64 lowercase hexadecimal digits (BLAKE3)")
         if model.manifest_id is not None:
             # Every validator checks that the model's manifest is published and stored.
-            self.runtime.assert_data_blob_exists(model.manifest_id)
+            self.runtime.assert_data_blob_exists(manifest_blob_id(model.manifest_id))
         self.state.created_at_height.set(self.runtime.block_height().value)
 
     def execute_operation(self, operation: Mint | Transfer | Claim) -> CryptoHash | None:
@@ -162,3 +162,10 @@ def target_owner(account: Account) -> AccountOwner:
 def replace_owner(nft: Nft, owner: AccountOwner) -> Nft:
     """The same NFT with another owner."""
     return Nft(nft.token_id, owner, nft.name, nft.minter, nft.prompt, nft.settings)
+
+
+def manifest_blob_id(text: str) -> BlobId:
+    """The manifest blob id written ``manifest:HEX``."""
+    if not text.startswith("manifest:"):
+        raise ValueError(f"the model's manifest id must read manifest:HEX, not {text!r}")
+    return BlobId.parse(text)

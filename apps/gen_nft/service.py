@@ -106,7 +106,7 @@ def manifest_of(runtime: Any, pinned: PinnedModel) -> Manifest | None:
     """The root manifest of an on-chain model (None for a URL model)."""
     if pinned.manifest_id is None:
         return None
-    return parse_manifest(runtime.read_data_blob(pinned.manifest_id))
+    return parse_manifest(runtime.read_data_blob(BlobId.parse(pinned.manifest_id)))
 
 
 def content_hash_of(runtime: Any, pinned: PinnedModel) -> str:
@@ -130,7 +130,7 @@ def open_pinned_model(runtime: Any, pinned: PinnedModel) -> CachedModel:
     expected = content_hash_of(runtime, pinned)
     cache = shared_model_cache()
     if pinned.manifest_id is not None:
-        manifest_id = pinned.manifest_id
+        manifest_id = BlobId.parse(pinned.manifest_id)
 
         def open_source() -> Any:
             manifest = parse_manifest(runtime.read_data_blob(manifest_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgechain.sdk import Abi, AccountOwner, BlobId
+from edgechain.sdk import Abi, AccountOwner
 
 MAX_PROMPT_CHARACTERS = 8192
 """Longest prompt (or chat message) an attestation may record."""
@@ -20,8 +20,9 @@ class PinnedModel:
 
     name: str
     """A human name for the model (shown on the model card)."""
-    manifest_id: BlobId | None
-    """The root manifest blob of the model file published on-chain, or None."""
+    manifest_id: str | None
+    """The root manifest blob of the model file published on-chain, as ``publish-model``
+    prints it (``manifest:HEX``; text so that parameters can be given as JSON), or None."""
     url: str | None
     """Where to fetch the model file (allowed hosts only), or None."""
     content_hash: str | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgechain.sdk import Contract
+from edgechain.sdk import BlobId, Contract
 
 from .abi import (
     MAX_ATTESTED_TOKENS,
@@ -44,7 +44,7 @@ class LlmContract(Contract):
         check_pinned_model(model)
         if model.manifest_id is not None:
             # Every validator checks that the model's manifest is published and stored.
-            self.runtime.assert_data_blob_exists(model.manifest_id)
+            self.runtime.assert_data_blob_exists(manifest_blob_id(model.manifest_id))
         self.state.created_at_height.set(self.runtime.block_height().value)
 
     def execute_operation(self, operation: RecordAttestation) -> int:
@@ -76,3 +76,10 @@ class LlmContract(Contract):
 
     def execute_message(self, message: None) -> None:
         raise ValueError("the llm application sends no messages")
+
+
+def manifest_blob_id(text: str) -> BlobId:
+    """The manifest blob id written ``manifest:HEX``."""
+    if not text.startswith("manifest:"):
+        raise ValueError(f"the model's manifest id must read manifest:HEX, not {text!r}")
+    return BlobId.parse(text)

@@ -46,7 +46,7 @@ def run(scenario: Callable[[ApplicationTester, Path], Awaitable[None]], tmp_path
 async def create_gen_nft(tester: ApplicationTester, path: Path) -> ApplicationId:
     manifest_id = await publish_model_file(tester, path, chunk_size=32_768)
     module_id = await tester.publish_module(GEN_NFT_DIRECTORY)
-    parameters = abi.GenNftParameters(abi.PinnedModel("tiny", manifest_id, None, None))
+    parameters = abi.GenNftParameters(abi.PinnedModel("tiny", str(manifest_id), None, None))
     return await tester.create_application(module_id, abi=abi.GenNftAbi, parameters=parameters)
 
 

@@ -89,7 +89,7 @@ def test_prompt_and_chat_through_the_chain_equal_direct_generation(tmp_path: Pat
 
     async def scenario(tester: ApplicationTester) -> None:
         manifest_id = await publish_model_file(tester, path, chunk_size=16_384)
-        app = await create_llm(tester, PinnedModel("tiny", manifest_id, None, None))
+        app = await create_llm(tester, PinnedModel("tiny", str(manifest_id), None, None))
         request = {"query": GENERATE, "variables": {"prompt": "Once upon a time", "seed": seed}}
         assert data_of(tester.query(app, request))["prompt"] == expected
         greedy = tester.query(
@@ -113,7 +113,7 @@ def test_the_model_is_loaded_once_per_content_hash(tmp_path: Path) -> None:
 
     async def scenario(tester: ApplicationTester) -> None:
         manifest_id = await publish_model_file(tester, path, chunk_size=50_000)
-        app = await create_llm(tester, PinnedModel("tiny", manifest_id, None, None))
+        app = await create_llm(tester, PinnedModel("tiny", str(manifest_id), None, None))
         card = data_of(tester.query(app, "query { model { contentHash loaded sizeBytes } }"))
         assert card["model"] == {
             "contentHash": content_hash,
@@ -138,7 +138,7 @@ def test_attestations_are_recorded_and_reverified(tmp_path: Path) -> None:
 
     async def scenario(tester: ApplicationTester) -> None:
         manifest_id = await publish_model_file(tester, path, chunk_size=100_000)
-        app = await create_llm(tester, PinnedModel("tiny", manifest_id, None, None))
+        app = await create_llm(tester, PinnedModel("tiny", str(manifest_id), None, None))
         response, certificate = await tester.mutate(
             app,
             'mutation { attestPrompt(prompt: "Lily", maxTokens: 6, temperature: 0.5, seed: "x")'
@@ -184,23 +184,26 @@ def test_the_contract_refuses_malformed_attestations_and_parameters(tmp_path: Pa
 
     async def scenario(tester: ApplicationTester) -> None:
         manifest_id = await publish_model_file(tester, path, chunk_size=100_000)
-        app = await create_llm(tester, PinnedModel("tiny", manifest_id, None, None))
+        app = await create_llm(tester, PinnedModel("tiny", str(manifest_id), None, None))
         settings = LLM.abi.GenerationSettings(0, 0, 950, 40, bytes(32))
         with pytest.raises(ContractFailed, match="max_tokens"):
             await tester.execute_operation(
                 app, LLM.abi.RecordAttestation("p", [], settings, bytes(32)), abi=LlmAbi
             )
         module_id = await tester.publish_module(LLM_DIRECTORY)
-        both = PinnedModel("x", manifest_id, "http://127.0.0.1/m.gguf", "00" * 32)
+        both = PinnedModel("x", str(manifest_id), "http://127.0.0.1/m.gguf", "00" * 32)
         with pytest.raises(ContractFailed, match="exactly one"):
             await tester.create_application(module_id, abi=LlmAbi, parameters=both)
+        not_a_manifest = PinnedModel("x", "data:" + "ab" * 32, None, None)
+        with pytest.raises(ContractFailed, match="manifest:HEX"):
+            await tester.create_application(module_id, abi=LlmAbi, parameters=not_a_manifest)
         no_hash = PinnedModel("x", None, "http://127.0.0.1/m.gguf", None)
         with pytest.raises(ContractFailed, match="BLAKE3"):
             await tester.create_application(module_id, abi=LlmAbi, parameters=no_hash)
         unpublished = BlobId.parse("manifest:" + "ab" * 32)
         with pytest.raises(EdgechainError, match="no blob manifest:abab"):
             await tester.create_application(
-                module_id, abi=LlmAbi, parameters=PinnedModel("x", unpublished, None, None)
+                module_id, abi=LlmAbi, parameters=PinnedModel("x", str(unpublished), None, None)
             )
 
     run(scenario)

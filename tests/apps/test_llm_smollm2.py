@@ -40,7 +40,7 @@ def test_smollm2_from_the_blob_store_tells_the_same_story_as_the_file() -> None:
 
     async def scenario() -> None:
         manifest_id = await publish_model_file(tester, path, chunk_size=1_000_000)
-        app = await create_llm(tester, PinnedModel("SmolLM2", manifest_id, None, content_hash))
+        app = await create_llm(tester, PinnedModel("SmolLM2", str(manifest_id), None, content_hash))
         query = (
             'query { chat(messages: [{role: "user", content: "Tell me a story about a brave snail."}],'
             f' maxTokens: 40, temperature: 0.7, seed: "{"00" * 32}") }}'
