@@ -10,11 +10,12 @@ import pytest
 from core_helpers import chain_state, run, tokens
 
 from edgechain.base.identifiers import AccountOwner
-from edgechain.base.values import BlockHeight
-from edgechain.chain.certificate import ConfirmedBlock, Timeout
+from edgechain.base.values import BlockHeight, Epoch
+from edgechain.chain.certificate import Certificate, ConfirmedBlock, Timeout
 from edgechain.chain.errors import NotRoundLeader
 from edgechain.chain.manager import round_leader
 from edgechain.chain.rounds import MultiLeader, SingleLeader
+from edgechain.core.chain_info import ChainInfoQuery
 from edgechain.core.network import LocalNetwork
 from edgechain.execution.errors import UnauthorizedOperation
 from edgechain.execution.operations import ChangeOwnership
@@ -114,3 +115,39 @@ def test_anyone_may_propose_in_open_multi_leader_rounds(network: LocalNetwork) -
     run(scenario())
     for validator in range(4):
         assert chain_state(network, validator, 0).execution_state.system.balance.get() == tokens(104)
+
+
+def test_a_stalled_first_round_of_a_multi_owner_child_chain_times_out(network: LocalNetwork) -> None:
+    """Height 0 of a child chain has a round deadline from when its opening message arrives."""
+    alice_owner = AccountOwner.from_public_key(network.user_keys[0].public_key)
+    bob_owner = AccountOwner.from_public_key(network.user_keys[1].public_key)
+    ownership = ChainOwnership.multiple(
+        {alice_owner: 1, bob_owner: 1},
+        multi_leader_rounds=1,
+        timeout_config=TimeoutConfig(base_timeout=200_000, timeout_increment=0),
+    )
+    child_id, _ = run(network.client(0).open_chain(ownership, tokens(5)))
+    for storage in network.storages:
+        child = storage.load_chain(child_id)
+        assert not child.is_active()
+        assert child.manager.round_timeout.get() is not None
+    time.sleep(0.25)
+    votes = []
+    for worker in network.workers[:3]:
+        vote = worker.handle_chain_info_query(
+            ChainInfoQuery(child_id, request_timeout_vote=True)
+        ).vote
+        assert vote is not None
+        votes.append(vote)
+    assert votes[0].value == Timeout(child_id, BlockHeight(0), Epoch(0))
+    certificate = Certificate.from_votes(votes[0].value, votes[0].round, votes)
+    for worker in network.workers:
+        worker.handle_certificate(certificate)
+        child = worker.storage.load_chain(child_id)
+        assert child.manager.effective_round(ownership) == SingleLeader(0)
+    # The chain's owners can still open it, in the single-leader round.
+    leader = round_leader(ownership, child_id, BlockHeight(0), SingleLeader(0))
+    leader_key = network.user_keys[0] if leader == alice_owner else network.user_keys[1]
+    owner_client = network.client_for(child_id, leader_key)
+    assert run(owner_client.process_inbox()) is not None
+    assert all(storage.load_chain(child_id).is_active() for storage in network.storages)

@@ -147,6 +147,15 @@ class ChainManager(CompositeView):
         else:
             self.round_timeout.set(Timestamp(local_time.micros + duration))
 
+    def ensure_deadline(self, ownership: ChainOwnership, local_time: Timestamp) -> bool:
+        """Give the current round a deadline from ``local_time`` if it has none; return
+        whether it did. For a round that started without a clock: a child chain's height 0
+        (its opening message just arrived) or a genesis chain's. Nothing else changes."""
+        if self.round_timeout.get() is not None:
+            return False
+        self._set_deadline(ownership, self.effective_round(ownership), local_time)
+        return self.round_timeout.get() is not None
+
     def effective_round(self, ownership: ChainOwnership) -> Round:
         """The current round, where a chain without super owners never sits in the fast round."""
         current = self.current_round.get()

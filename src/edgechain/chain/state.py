@@ -62,19 +62,57 @@ class ChainStateView(RootView):
         return self.tip_state.get().next_block_height
 
     def receive_bundles(
-        self, origin: ChainId, bundles: list[MessageBundle], previous_height: BlockHeight | None
+        self,
+        origin: ChainId,
+        bundles: list[MessageBundle],
+        previous_height: BlockHeight | None,
+        local_time: Timestamp | None = None,
     ) -> int:
         """Add bundles delivered from ``origin`` to its inbox; return how many were new.
 
         ``previous_height`` is the origin's block with messages for this chain just before
         the first bundle (None: there is none). A delivery that would leave a gap raises
         ``MissingEarlierBundles`` and changes nothing (see `InboxStateView.add_bundles`).
+        A delivery that brings this (not yet active) chain's opening message starts the
+        clock of its first round at ``local_time``, so that a stalled round can time out.
         """
         if self.inboxes.try_load_entry(origin) is None:
             # Validate before creating the inbox: a refused delivery leaves nothing staged.
             select_new_bundles(START, [], bundles, previous_height)
         inbox = self.inboxes.load_entry(origin)
-        return len(inbox.add_bundles(bundles, previous_height))
+        new_bundles = inbox.add_bundles(bundles, previous_height)
+        if local_time is not None and not self.is_active():
+            for bundle in new_bundles:
+                opening = self._opening_in(origin, bundle)
+                if opening is not None:
+                    self.manager.ensure_deadline(opening.config.ownership, local_time)
+        return len(new_bundles)
+
+    def _opening_in(self, origin: ChainId, bundle: MessageBundle) -> OpenChainMessage | None:
+        """The message opening this chain, if ``bundle`` from ``origin`` begins with it."""
+        if not bundle.messages:
+            return None
+        message = bundle.messages[0].message
+        if (
+            isinstance(message, OpenChainMessage)
+            and message.description.chain_id() == self.chain_id
+            and message.description.parent == origin
+        ):
+            return message
+        return None
+
+    def received_opening(self) -> OpenChainMessage | None:
+        """For a chain not yet active: its parent's ``OpenChain`` message, if received and
+        not yet taken (its ownership and epoch govern the rounds of height 0)."""
+        if self.is_active():
+            return None
+        for origin in self.inboxes.indices():
+            inbox = self.inboxes.try_load_entry(origin)
+            first = inbox.added_bundles.front() if inbox is not None else None
+            opening = self._opening_in(origin, first) if first is not None else None
+            if opening is not None:
+                return opening
+        return None
 
     def mark_messages_as_received(
         self, recipient: ChainId, height: BlockHeight
@@ -122,18 +160,12 @@ class ChainStateView(RootView):
                 incoming.append(
                     IncomingBundle(origin, bundle, MessageAction.ACCEPT if must_accept else action)
                 )
-        if not self.is_active():
-            opening = [
-                position
-                for position, candidate in enumerate(incoming)
-                if candidate.bundle.messages
-                and isinstance(candidate.bundle.messages[0].message, OpenChainMessage)
-            ]
-            if opening:
-                origin = incoming[opening[0]].origin
-                from_parent = [candidate for candidate in incoming if candidate.origin == origin]
-                others = [candidate for candidate in incoming if candidate.origin != origin]
-                incoming = from_parent + others
+        opening = self.received_opening()
+        if opening is not None:
+            parent = opening.description.parent
+            from_parent = [candidate for candidate in incoming if candidate.origin == parent]
+            others = [candidate for candidate in incoming if candidate.origin != parent]
+            incoming = from_parent + others
         return incoming
 
     def apply_confirmed_block(

@@ -163,7 +163,7 @@ class WorkerState:
         if timeout.height > next_height:
             raise MissingEarlierBlocks(timeout.chain_id, next_height, timeout.height)
         certificate.check(self._committee_for(chain, timeout.epoch, None))
-        ownership = chain.execution_state.system.ownership.get()
+        ownership, _ = _round_rules(chain)
         chain.manager.handle_timeout_certificate(certificate, ownership, Timestamp.now())
         chain.save()
         return self._response(chain, None)
@@ -191,7 +191,8 @@ class WorkerState:
         system = chain.execution_state.system
         if system.is_active():
             return dict(system.committees.items())
-        message = _opening_message(block) if block is not None else None
+        # A block names its opening message; a timeout relies on the one received here.
+        message = _opening_message(block) if block is not None else chain.received_opening()
         if message is None:
             raise InactiveChain(f"chain {chain.chain_id} is not active on this validator")
         # The child's id is the hash of its description, so the description's parent is the
@@ -235,7 +236,9 @@ class WorkerState:
                 )
             self._check_bundles_certified(request)
             chain = self.storage.load_chain(request.recipient)
-            chain.receive_bundles(request.sender, request.bundles, request.previous_height)
+            chain.receive_bundles(
+                request.sender, request.bundles, request.previous_height, Timestamp.now()
+            )
             chain.save()
             return [
                 ConfirmUpdatedRecipient(request.sender, request.recipient, request.bundles[-1].height)
@@ -320,16 +323,13 @@ class WorkerState:
     def _vote_timeout(self, chain: ChainStateView) -> ChainInfoResponse:
         if self.key_pair is None:
             raise WorkerError("this node does not vote: it has no validator key")
-        system = chain.execution_state.system
-        if not system.is_active():
-            raise InactiveChain(f"chain {chain.chain_id} is not active on this validator")
+        ownership, epoch = _round_rules(chain)
+        now = Timestamp.now()
+        if chain.manager.ensure_deadline(ownership, now):
+            # A round that had no clock (a genesis chain's height 0) starts it now.
+            chain.save()
         vote = chain.manager.vote_timeout(
-            chain.chain_id,
-            chain.next_block_height(),
-            system.epoch.get(),
-            system.ownership.get(),
-            self.key_pair,
-            Timestamp.now(),
+            chain.chain_id, chain.next_block_height(), epoch, ownership, self.key_pair, now
         )
         chain.save()
         return self._response(chain, vote)
@@ -354,12 +354,16 @@ class WorkerState:
         system = chain.execution_state.system
         tip = chain.tip_state.get()
         active = system.is_active()
-        ownership = system.ownership.get() if active else None
+        ownership: ChainOwnership | None = None
+        epoch: Epoch | None = None
+        if active or chain.received_opening() is not None:
+            # A chain not yet active reports the rules of its height 0 (from its opening).
+            ownership, epoch = _round_rules(chain)
         manager = chain.manager
         return ChainInfo(
             chain_id=chain.chain_id,
             is_active=active and not system.closed.get(),
-            epoch=system.epoch.get() if active else None,
+            epoch=epoch,
             next_block_height=tip.next_block_height,
             block_hash=tip.block_hash,
             timestamp=system.timestamp.get(),
@@ -387,6 +391,21 @@ class WorkerState:
     def _check_handles(self, chain_id: ChainId) -> None:
         if self.chain_filter is not None and chain_id not in self.chain_filter:
             raise WorkerError(f"chain {chain_id} is not handled by this worker")
+
+
+def _round_rules(chain: ChainStateView) -> tuple[ChainOwnership, Epoch]:
+    """The ownership and epoch that govern the rounds at the chain's next height: the chain's
+    own, or for a chain not yet active, those of the opening message received here."""
+    system = chain.execution_state.system
+    if system.is_active():
+        return system.ownership.get(), system.epoch.get()
+    opening = chain.received_opening()
+    if opening is None:
+        raise InactiveChain(
+            f"chain {chain.chain_id} is not active on this validator and its opening message"
+            " has not arrived"
+        )
+    return opening.config.ownership, opening.config.epoch
 
 
 def _ownership_for(chain: ChainStateView, block: Block) -> ChainOwnership:
