@@ -199,3 +199,28 @@ def test_subscribers_hear_of_new_blocks() -> None:
 
     run(scenario())
     network.close()
+
+
+def test_certificate_downloads_are_bounded_and_batched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgechain.base.crypto import CryptoHash
+    from edgechain.rpc import client as rpc_client
+    from edgechain.rpc.protocol import DOWNLOAD_CERTIFICATES_PATH, MAX_CERTIFICATES_PER_REQUEST
+
+    network = LocalNetwork.create(validator_count=4, user_chain_count=2)
+
+    async def scenario() -> None:
+        async with network_over_http(network) as nodes:
+            alice = remote_client(network, nodes, 0)
+            first = await alice.transfer_to_chain(Amount.from_tokens(1), network.user_chain_ids[1])
+            second = await alice.transfer_to_chain(Amount.from_tokens(1), network.user_chain_ids[1])
+            too_many = [CryptoHash.of_bytes(bytes([i % 256, i // 256])) for i in range(MAX_CERTIFICATES_PER_REQUEST + 1)]
+            async with httpx.AsyncClient(base_url=nodes[0].address) as raw:
+                response = await raw.post(DOWNLOAD_CERTIFICATES_PATH, content=encode(too_many))
+            assert response.status_code == 400
+            assert "at most" in decode(response.content, ErrorResponse).message
+            monkeypatch.setattr(rpc_client, "MAX_CERTIFICATES_PER_REQUEST", 1)
+            downloaded = await nodes[0].download_certificates([first.hash(), second.hash()])
+            assert downloaded == [first, second]
+
+    run(scenario())
+    network.close()

@@ -97,7 +97,12 @@ class NodeService:
             client = await self.client(chain_id)
             if client.key_pair is None:
                 raise ClientError(f"chain {chain_id} is not owned by this wallet")
-            certificate = await client.execute_operations(operations, blobs=blobs or [])
+            try:
+                certificate = await client.execute_operations(operations, blobs=blobs or [])
+            except EdgechainError:
+                # Another client of this wallet may have moved the chain on: catch up, retry once.
+                await client.synchronize()
+                certificate = await client.execute_operations(operations, blobs=blobs or [])
             self.wallet.update_from_client(client)
             self.wallet.save()
             return certificate

@@ -44,6 +44,7 @@ from edgechain.rpc.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DOWNLOAD_BLOB_PATH,
     DOWNLOAD_CERTIFICATES_PATH,
+    MAX_CERTIFICATES_PER_REQUEST,
     NOTIFICATIONS_PATH,
     PROPOSAL_PATH,
     UPLOAD_BLOB_PATH,
@@ -117,9 +118,10 @@ class RemoteValidatorNode:
         return result
 
     async def download_certificates(self, hashes: list[CryptoHash]) -> list[Certificate]:
-        certificates: list[Certificate] = await self._call(
-            DOWNLOAD_CERTIFICATES_PATH, hashes, list[Certificate]
-        )
+        certificates: list[Certificate] = []
+        for start in range(0, len(hashes), MAX_CERTIFICATES_PER_REQUEST):
+            batch = list(hashes[start : start + MAX_CERTIFICATES_PER_REQUEST])
+            certificates += await self._call(DOWNLOAD_CERTIFICATES_PATH, batch, list[Certificate])
         if [certificate.hash() for certificate in certificates] != list(hashes):
             raise MalformedMessage(f"validator {self.address} sent other certificates than asked")
         return certificates

@@ -48,6 +48,9 @@ CBOR_CONTENT_TYPE = "application/cbor"
 DEFAULT_MAX_MESSAGE_SIZE = 64 << 20
 """Largest request or response body (bytes) by default: a block's blobs travel one per request."""
 
+MAX_CERTIFICATES_PER_REQUEST = 1000
+"""Most certificates one ``download_certificates`` request may ask for (clients send batches)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorResponse:

@@ -32,8 +32,9 @@ from edgechain.core.chain_info import ChainInfoQuery, ChainInfoResponse
 from edgechain.core.cross_chain import CrossChainRequest, UpdateRecipient
 from edgechain.core.errors import ClientError
 from edgechain.core.worker import WorkerState
+from edgechain.rpc.errors import MalformedMessage
 from edgechain.rpc.metrics import ValidatorMetrics
-from edgechain.rpc.protocol import NewBlock
+from edgechain.rpc.protocol import MAX_CERTIFICATES_PER_REQUEST, NewBlock
 from edgechain.storage.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -148,6 +149,11 @@ class ValidatorService:
         return await loop.run_in_executor(self._executors[0], storage.read_blob, blob_id)
 
     async def download_certificates(self, hashes: list[CryptoHash]) -> list[Certificate]:
+        if len(hashes) > MAX_CERTIFICATES_PER_REQUEST:
+            raise MalformedMessage(
+                f"asked for {len(hashes)} certificates; at most {MAX_CERTIFICATES_PER_REQUEST}"
+                " per request"
+            )
         loop = asyncio.get_running_loop()
         storage = self.workers[0].storage
         return await loop.run_in_executor(self._executors[0], storage.read_certificates, hashes)
