@@ -12,8 +12,11 @@ from edgechain.chain.block import Block, ExecutedBlock, IncomingBundle, MessageB
 from edgechain.chain.certificate import Certificate, ConfirmedBlock, Vote
 from edgechain.chain.errors import ChainError
 from edgechain.chain.execution import execute_block
+from edgechain.chain.proposal import BlockProposal, ProposalContent
 from edgechain.chain.rounds import Fast
 from edgechain.chain.state import ChainStateView
+from edgechain.core.chain_info import ChainInfoQuery
+from edgechain.core.errors import UnknownChain
 from edgechain.core.network import LocalNetwork, derive_key_pair
 from edgechain.execution.committee import Committee
 from edgechain.execution.description import ChildChain, InitialChainConfig
@@ -78,3 +81,16 @@ def test_genuine_child_chain_opens_with_the_admin_committee(network: LocalNetwor
     for storage in network.storages:
         assert storage.load_chain(child_id).is_active()
 
+
+
+def test_a_proposal_or_timeout_request_for_an_unknown_chain_is_refused(network: LocalNetwork) -> None:
+    certificate = forged_child_certificate(network)
+    block = certificate.executed_block.block
+    worker = network.workers[0]
+    key = derive_key_pair(99, "evil", 0)
+    with pytest.raises(UnknownChain):
+        worker.handle_block_proposal(BlockProposal.new(ProposalContent(block, Fast()), key))
+    with pytest.raises(UnknownChain):
+        worker.handle_chain_info_query(ChainInfoQuery(block.chain_id, request_timeout_vote=True))
+    info = worker.handle_chain_info_query(ChainInfoQuery(block.chain_id)).info
+    assert not info.is_active and info.next_block_height == BlockHeight(0)

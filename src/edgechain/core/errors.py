@@ -19,7 +19,8 @@ class WorkerError(NodeError):
 
 
 class UnknownChain(WorkerError):
-    """A query or proposal for a chain that this validator has never seen."""
+    """A proposal or timeout request for a chain this validator holds nothing of (not active,
+    no block, nothing delivered to it); plain chain-info queries still answer (height 0)."""
 
 
 class MissingEarlierBlocks(WorkerError):

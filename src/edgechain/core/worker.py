@@ -28,7 +28,7 @@ from __future__ import annotations
 from edgechain.base.blobs import Blob
 from edgechain.base.crypto import CryptoHash, KeyPair
 from edgechain.base.identifiers import BlobId, ChainId
-from edgechain.base.values import Epoch, Timestamp
+from edgechain.base.values import BlockHeight, Epoch, Timestamp
 from edgechain.chain.block import Block, ExecutedBlock, IncomingBundle, MessageBundle
 from edgechain.chain.certificate import Certificate, ConfirmedBlock, Timeout, ValidatedBlock, Vote
 from edgechain.chain.errors import InactiveChain, StaleEpoch, UnexpectedBlockHeight
@@ -41,6 +41,7 @@ from edgechain.core.errors import (
     BlobsNotFound,
     InvalidCrossChainRequest,
     MissingEarlierBlocks,
+    UnknownChain,
     WorkerError,
 )
 from edgechain.execution.committee import Committee
@@ -89,6 +90,7 @@ class WorkerState:
             raise UnexpectedBlockHeight(
                 f"block {block.height} of chain {block.chain_id}: the next height is {next_height}"
             )
+        _check_known(chain)
         ownership = _ownership_for(chain, block)
         earlier_vote = chain.manager.check_proposal(proposal, ownership)
         if earlier_vote is not None:
@@ -323,6 +325,7 @@ class WorkerState:
     def _vote_timeout(self, chain: ChainStateView) -> ChainInfoResponse:
         if self.key_pair is None:
             raise WorkerError("this node does not vote: it has no validator key")
+        _check_known(chain)
         ownership, epoch = _round_rules(chain)
         now = Timestamp.now()
         if chain.manager.ensure_deadline(ownership, now):
@@ -391,6 +394,17 @@ class WorkerState:
     def _check_handles(self, chain_id: ChainId) -> None:
         if self.chain_filter is not None and chain_id not in self.chain_filter:
             raise WorkerError(f"chain {chain_id} is not handled by this worker")
+
+
+def _check_known(chain: ChainStateView) -> None:
+    """Raise UnknownChain for a chain this validator holds nothing of: not active, no block,
+    nothing delivered to it (for a child chain: its opening message has not arrived)."""
+    if chain.is_active() or chain.next_block_height() != BlockHeight(0) or chain.inboxes.indices():
+        return
+    raise UnknownChain(
+        f"chain {chain.chain_id} is unknown to this validator: it is not active and nothing"
+        " was delivered to it yet (bring its parent's blocks here first)"
+    )
 
 
 def _round_rules(chain: ChainStateView) -> tuple[ChainOwnership, Epoch]:
