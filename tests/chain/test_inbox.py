@@ -58,5 +58,5 @@ def test_the_outbox_remembers_the_last_confirmed_height() -> None:
     assert sender.unconfirmed_outboxes() == [(B, BlockHeight(0), [BlockHeight(1)])]
     sender.mark_messages_as_received(B, BlockHeight(1))
     assert sender.unconfirmed_outboxes() == []
-    outbox = sender.outboxes.try_load_entry(B)
-    assert outbox is not None and outbox.last_confirmed_height.get() == BlockHeight(1)
+    assert sender.outboxes.indices() == []
+    assert sender.confirmed_heights.get(B) == BlockHeight(1)

@@ -30,7 +30,6 @@ from edgechain.chain.errors import (
 )
 from edgechain.views.composite_view import CompositeView
 from edgechain.views.context import ViewContext
-from edgechain.views.register_view import RegisterView
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -203,10 +202,6 @@ class OutboxStateView(CompositeView):
         """Heights below this one have been scheduled already."""
         self.heights = self.queue("queue", BlockHeight)
         """Heights whose messages the recipient has not confirmed receiving (ascending)."""
-        self.last_confirmed_height: RegisterView[BlockHeight | None] = self.register(
-            "last_confirmed_height", BlockHeight | None, None
-        )
-        """The latest height the recipient confirmed (None: none yet): what precedes ``heights``."""
 
     def schedule_message(self, height: BlockHeight) -> bool:
         """Record that the block at ``height`` has messages for this recipient."""
@@ -225,8 +220,6 @@ class OutboxStateView(CompositeView):
                 break
             self.heights.delete_front()
             dropped.append(front)
-        if dropped:
-            self.last_confirmed_height.set(dropped[-1])
         return dropped
 
     def pending_heights(self) -> list[BlockHeight]:

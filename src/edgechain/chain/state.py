@@ -4,6 +4,7 @@ execution_state   the applications' state (its hash is the block's state hash)
 tip_state         hash and next height of the chain's latest confirmed block
 inboxes           per origin chain: received bundles not yet taken
 outboxes          per recipient chain: heights with messages not yet acknowledged
+confirmed_heights per recipient chain: the latest height it acknowledged
 manager           consensus rounds: the pending proposal, the locked block, timeouts
 confirmed_log     the hashes of the confirmed blocks, by height
 """
@@ -42,6 +43,9 @@ class ChainStateView(RootView):
         """Per origin chain, the bundles received and not yet taken."""
         self.outboxes = self.collection("outboxes", ChainId, OutboxStateView)
         """Per recipient chain, the heights with messages not yet acknowledged."""
+        self.confirmed_heights = self.map("confirmed_heights", ChainId, BlockHeight)
+        """Per recipient chain, the latest height it acknowledged: what the next delivery to
+        it follows (kept apart from ``outboxes``, which hold only recipients still owed)."""
         self.manager = self.subview("manager", ChainManager)
         """Consensus round state."""
         self.confirmed_log = self.log("confirmed_log", CryptoHash)
@@ -119,13 +123,18 @@ class ChainStateView(RootView):
     ) -> list[BlockHeight]:
         """``recipient`` acknowledged our messages up to ``height``: drop them from its outbox.
 
-        The outbox itself stays (empty), remembering the last confirmed height, which the
-        next delivery to ``recipient`` names as its predecessor.
+        The last acknowledged height is remembered: the next delivery to ``recipient`` names
+        it as its predecessor.
         """
         outbox = self.outboxes.try_load_entry(recipient)
         if outbox is None:
             return []
-        return outbox.mark_messages_as_received(height)
+        dropped = outbox.mark_messages_as_received(height)
+        if dropped:
+            self.confirmed_heights.insert(recipient, dropped[-1])
+        if not outbox.pending_heights():
+            self.outboxes.remove_entry(recipient)
+        return dropped
 
     def unconfirmed_outboxes(self) -> list[tuple[ChainId, BlockHeight | None, list[BlockHeight]]]:
         """Per recipient with unconfirmed messages (sorted): the last confirmed height and the
@@ -137,7 +146,7 @@ class ChainStateView(RootView):
                 continue
             heights = outbox.pending_heights()
             if heights:
-                unconfirmed.append((recipient, outbox.last_confirmed_height.get(), heights))
+                unconfirmed.append((recipient, self.confirmed_heights.get(recipient), heights))
         return unconfirmed
 
     def pending_incoming_bundles(
