@@ -14,7 +14,7 @@ from edgechain.base.crypto import KeyPair
 from edgechain.base.encoding import decode, encode
 from edgechain.base.identifiers import ChainId
 from edgechain.base.values import Amount, BlockHeight, Epoch
-from edgechain.chain.errors import ChainError, InactiveChain
+from edgechain.chain.errors import ChainError
 from edgechain.chain.proposal import BlockProposal
 from edgechain.core.chain_info import ChainInfoQuery, ChainInfoResponse
 from edgechain.core.errors import UnknownChain, ValidatorOffline
@@ -82,17 +82,16 @@ def test_errors_come_back_as_the_same_class_and_the_server_keeps_serving() -> No
         with pytest.raises(MessageTooLarge):
             await node.upload_blob(Blob.data(b"x" * 10_000))
 
-        # An unknown chain: a query says it is inactive; a proposal on it is refused
-        # with the chain layer's error, raised again client-side as its class.
+        # An unknown chain: the worker's error, raised again client-side as its own class.
         honest = await _signed_proposal(network)
         unknown = ChainId.root(999)
         info = (await node.handle_chain_info_query(ChainInfoQuery(unknown))).info
-        assert not info.is_active
+        assert not info.is_active  # a plain query answers; a proposal is refused
         stray_block = dataclasses.replace(honest.content.block, chain_id=unknown)
         stray = BlockProposal.new(
             dataclasses.replace(honest.content, block=stray_block), network.user_keys[0]
         )
-        with pytest.raises(InactiveChain):
+        with pytest.raises(UnknownChain):
             await node.handle_block_proposal(stray)
 
         # A wrong signature: a proposal whose signature is over another value.
@@ -221,6 +220,36 @@ def test_certificate_downloads_are_bounded_and_batched(monkeypatch: pytest.Monke
             monkeypatch.setattr(rpc_client, "MAX_CERTIFICATES_PER_REQUEST", 1)
             downloaded = await nodes[0].download_certificates([first.hash(), second.hash()])
             assert downloaded == [first, second]
+
+    run(scenario())
+    network.close()
+
+
+def test_a_bug_in_a_handler_is_a_500_for_that_request_only() -> None:
+    from edgechain.rpc.errors import RemoteError
+
+    network = LocalNetwork.create(validator_count=1, user_chain_count=1)
+    service = ValidatorService(network.validator_keys[0], [network.storages[0]])
+    worker = service.workers[0]
+    honest = worker.handle_chain_info_query
+    calls = []
+
+    def flaky(query: ChainInfoQuery) -> ChainInfoResponse:
+        calls.append(query)
+        if len(calls) == 1:
+            raise ZeroDivisionError("a bug")
+        return honest(query)
+
+    worker.handle_chain_info_query = flaky  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        async with serving(service) as address:
+            node = RemoteValidatorNode(address, network.validator_keys[0].public_key)
+            with pytest.raises(RemoteError, match=r"internal error.*ZeroDivisionError"):
+                await node.handle_chain_info_query(ChainInfoQuery(network.user_chain_ids[0]))
+            answer = await node.handle_chain_info_query(ChainInfoQuery(network.user_chain_ids[0]))
+            assert answer.info.is_active
+            await node.aclose()
 
     run(scenario())
     network.close()
