@@ -15,6 +15,7 @@ blobs it publishes or reads are downloaded (and checked against their ids).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Sequence
 
@@ -30,6 +31,8 @@ from edgechain.core.node import ValidatorNode
 from edgechain.core.worker import WorkerState
 from edgechain.execution.errors import BlobsNotFound as ExecutionBlobsNotFound
 from edgechain.storage.storage import Storage
+
+logger = logging.getLogger(__name__)
 
 MAX_FOLLOW_DEPTH = 16
 """How many sender chains deep the follower goes to fill an inbox."""
@@ -89,7 +92,12 @@ class ChainFollower:
                 continue
             queue = deque(requests)
             while queue:
-                queue.extend(self.worker.handle_cross_chain_request(queue.popleft()))
+                request = queue.popleft()
+                try:
+                    queue.extend(self.worker.handle_cross_chain_request(request))
+                except EdgechainError as failure:
+                    # Kept in the sender's outbox: a later certificate re-sends it.
+                    logger.info("local cross-chain request %r not delivered: %r", request, failure)
             return
         raise ClientError(f"could not gather the blobs of block {block.height} of {block.chain_id}")
 

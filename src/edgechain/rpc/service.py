@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from edgechain.base.blobs import Blob
 from edgechain.base.crypto import CryptoHash, KeyPair, PublicKey
+from edgechain.base.errors import EdgechainError
 from edgechain.base.identifiers import BlobId, ChainId
 from edgechain.base.values import BlockHeight
 from edgechain.chain.certificate import Certificate, ConfirmedBlock, Timeout
@@ -135,6 +136,8 @@ class ValidatorService:
 
     async def handle_chain_info_query(self, query: ChainInfoQuery) -> ChainInfoResponse:
         response = await self._on_shard(query.chain_id, lambda w: w.handle_chain_info_query(query))
+        # As in-process: a query re-sends the chain's unconfirmed outgoing bundles.
+        await self.deliver(await self._on_shard(query.chain_id, lambda w: w.outbox_requests(query.chain_id)))
         if response.vote is not None:
             self.metrics.votes_signed += 1
         return response
@@ -166,9 +169,13 @@ class ValidatorService:
         while queue:
             request = queue.popleft()
             target = request.recipient if isinstance(request, UpdateRecipient) else request.sender
-            queue.extend(
-                await self._on_shard(target, lambda w, r=request: w.handle_cross_chain_request(r))  # type: ignore[misc]
-            )
+            try:
+                queue.extend(
+                    await self._on_shard(target, lambda w, r=request: w.handle_cross_chain_request(r))  # type: ignore[misc]
+                )
+            except EdgechainError as failure:
+                # The sender's outbox keeps the heights: the next delivery tries again.
+                logger.warning("cross-chain request %r not delivered: %r", request, failure)
 
     # ---------------------------------------------------------- notifications
 
