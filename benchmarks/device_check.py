@@ -391,89 +391,97 @@ def main() -> int:
         if is_cuda:
             torch.cuda.synchronize()
 
-    scratch = Path(tempfile.mkdtemp(prefix="device_check_"))
+    def steps() -> None:
+        scratch = Path(tempfile.mkdtemp(prefix="device_check_"))
 
-    # 1. tiny models
-    def tiny_parity() -> dict[str, Any]:
-        report: dict[str, Any] = {}
-        for kind, model_file in tiny_model_files(scratch).items():
-            reference = load_llama(model_file, NumpyBackend())
-            candidate = load_llama(model_file, TorchBackend(args.device))
-            report[kind] = parity(reference, candidate, [1, 5, 9, 33, 200, 7, 64, 12],
-                                  args.parity_tokens)
-        return report
+        # 1. tiny models
+        def tiny_parity() -> dict[str, Any]:
+            report: dict[str, Any] = {}
+            for kind, model_file in tiny_model_files(scratch).items():
+                reference = load_llama(model_file, NumpyBackend())
+                candidate = load_llama(model_file, TorchBackend(args.device))
+                report[kind] = parity(reference, candidate, [1, 5, 9, 33, 200, 7, 64, 12],
+                                      args.parity_tokens)
+            return report
 
-    attempt(results, "tiny_parity", tiny_parity)
+        attempt(results, "tiny_parity", tiny_parity)
 
-    # 2. the synthetic SmolLM2
-    metadata = dict(SMOLLM2_METADATA, **{"llama.block_count": layers})
-    began = time.perf_counter()
-    memory_file = synthetic_llama(metadata, TensorType.Q4_1, TensorType.Q8_0, seed=2024)
-    results["synthetic_build"] = {"seconds": time.perf_counter() - began, "layers": layers,
-                                  "source": "memory"}
-    model_file = memory_file
-    try:
+        # 2. the synthetic SmolLM2
+        metadata = dict(SMOLLM2_METADATA, **{"llama.block_count": layers})
         began = time.perf_counter()
-        model_file = write_and_read_gguf(memory_file, scratch / "synthetic.gguf")
-        results["synthetic_build"].update(
-            source="gguf file", gguf_bytes=(scratch / "synthetic.gguf").stat().st_size,
-            gguf_write_read_s=time.perf_counter() - began)
-    except Exception as exc:  # without gguf the in-memory model serves
-        results["synthetic_build"]["gguf_error"] = f"{type(exc).__name__}: {exc}"
-    rng = np.random.default_rng(1)
-    prompt = [int(token) for token in rng.integers(0, 49152, size=args.prompt_tokens)]
+        memory_file = synthetic_llama(metadata, TensorType.Q4_1, TensorType.Q8_0, seed=2024)
+        results["synthetic_build"] = {"seconds": time.perf_counter() - began, "layers": layers,
+                                      "source": "memory"}
+        model_file = memory_file
+        try:
+            began = time.perf_counter()
+            model_file = write_and_read_gguf(memory_file, scratch / "synthetic.gguf")
+            results["synthetic_build"].update(
+                source="gguf file", gguf_bytes=(scratch / "synthetic.gguf").stat().st_size,
+                gguf_write_read_s=time.perf_counter() - began)
+        except Exception as exc:  # without gguf the in-memory model serves
+            results["synthetic_build"]["gguf_error"] = f"{type(exc).__name__}: {exc}"
+        rng = np.random.default_rng(1)
+        prompt = [int(token) for token in rng.integers(0, 49152, size=args.prompt_tokens)]
 
-    def load(make_backend: Callable[[], Any]) -> tuple[LlamaModel, float]:
-        began = time.perf_counter()
-        model = load_llama(model_file, make_backend())
-        sync()
-        return model, time.perf_counter() - began
+        def load(make_backend: Callable[[], Any]) -> tuple[LlamaModel, float]:
+            began = time.perf_counter()
+            model = load_llama(model_file, make_backend())
+            sync()
+            return model, time.perf_counter() - began
 
-    numpy_model, numpy_load = load(NumpyBackend)
-    if is_cuda:
-        torch.cuda.reset_peak_memory_stats()
-    torch_model, torch_load = load(lambda: TorchBackend(args.device))
-    weights_memory = torch.cuda.memory_allocated() if is_cuda else None
-
-    attempt(results, "synthetic_parity",
-            lambda: parity(numpy_model, torch_model, prompt, args.parity_tokens))
-    attempt(results, "synthetic_numpy_ulp_sensitivity",
-            lambda: rounding_sensitivity(model_file, numpy_model, prompt))
-
-    def numpy_speed() -> dict[str, Any]:
-        figures: dict[str, Any] = speed(numpy_model, prompt, decode_tokens, lambda: None)
-        figures["load_s"] = numpy_load
-        figures["process_peak_rss_mb"] = peak_rss_mb()  # includes building the synthetic model
-        return figures
-
-    attempt(results, "numpy_speed", numpy_speed)
-
-    def torch_speed() -> dict[str, Any]:
-        figures: dict[str, Any] = speed(torch_model, prompt, decode_tokens, sync)
-        figures["load_s"] = torch_load
+        numpy_model, numpy_load = load(NumpyBackend)
         if is_cuda:
-            figures["gpu_weights_mb"] = (weights_memory or 0) / 2**20
-            figures["gpu_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
-            figures["gpu_peak_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
-        figures["process_peak_rss_mb"] = peak_rss_mb()
-        return figures
+            torch.cuda.reset_peak_memory_stats()
+        torch_model, torch_load = load(lambda: TorchBackend(args.device))
+        weights_memory = torch.cuda.memory_allocated() if is_cuda else None
 
-    attempt(results, f"torch_{args.device}_speed", torch_speed)
+        attempt(results, "synthetic_parity",
+                lambda: parity(numpy_model, torch_model, prompt, args.parity_tokens))
+        attempt(results, "synthetic_numpy_ulp_sensitivity",
+                lambda: rounding_sensitivity(model_file, numpy_model, prompt))
 
-    graphs = importlib.util.find_spec("edgechain.ml.torch_graphs")
-    if graphs is not None:
-        def graph_check() -> dict[str, Any]:
-            module = importlib.import_module("edgechain.ml.torch_graphs")
-            decoder = module.GraphDecoder(torch_model, capture=is_cuda)
-            figures: dict[str, Any] = {"captured": decoder.capture}
-            figures["parity"] = parity(numpy_model, decoder, prompt, args.parity_tokens)
-            figures.update(speed(decoder, prompt, decode_tokens, sync, step=decoder.forward))
-            if is_cuda:
-                figures["gpu_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        def numpy_speed() -> dict[str, Any]:
+            figures: dict[str, Any] = speed(numpy_model, prompt, decode_tokens, lambda: None)
+            figures["load_s"] = numpy_load
+            figures["process_peak_rss_mb"] = peak_rss_mb()  # includes building the synthetic model
             return figures
 
-        attempt(results, f"torch_{args.device}_graph_decode", graph_check)
+        attempt(results, "numpy_speed", numpy_speed)
 
+        def torch_speed() -> dict[str, Any]:
+            figures: dict[str, Any] = speed(torch_model, prompt, decode_tokens, sync)
+            figures["load_s"] = torch_load
+            if is_cuda:
+                figures["gpu_weights_mb"] = (weights_memory or 0) / 2**20
+                figures["gpu_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+                figures["gpu_peak_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
+            figures["process_peak_rss_mb"] = peak_rss_mb()
+            return figures
+
+        attempt(results, f"torch_{args.device}_speed", torch_speed)
+
+        graphs = importlib.util.find_spec("edgechain.ml.torch_graphs")
+        if graphs is not None:
+            def graph_check() -> dict[str, Any]:
+                module = importlib.import_module("edgechain.ml.torch_graphs")
+                decoder = module.GraphDecoder(torch_model, capture=is_cuda)
+                figures: dict[str, Any] = {"captured": decoder.capture}
+                figures["parity"] = parity(numpy_model, decoder, prompt, args.parity_tokens)
+                figures.update(speed(decoder, prompt, decode_tokens, sync, step=decoder.forward))
+                if is_cuda:
+                    figures["gpu_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+                return figures
+
+            attempt(results, f"torch_{args.device}_graph_decode", graph_check)
+
+
+    try:
+        steps()
+    except Exception as exc:  # a step outside `attempt` failed: record it, keep the JSON
+        results["fatal"] = {"error": f"{type(exc).__name__}: {exc}",
+                            "traceback": traceback.format_exc(limit=8)}
+        print(f"[fatal] {type(exc).__name__}: {exc}", file=sys.stderr)
     results["total_s"] = time.perf_counter() - started
     line = json.dumps(results, sort_keys=True)
     print(line)
