@@ -148,3 +148,26 @@ def test_floats_cannot_be_encoded() -> None:
 def test_arbitrary_bytes_decode_or_raise_encoding_error(data: bytes) -> None:
     with contextlib.suppress(EncodingError):
         decode(data, Envelope)
+
+
+def test_classes_created_at_run_time_are_not_kept_alive_by_the_encoder() -> None:
+    # Contract classes are created anew for every block; the encoder must not hoard them.
+    import gc
+    import weakref
+
+    namespace: dict[str, object] = {}
+    exec(
+        "from __future__ import annotations\n"
+        "from dataclasses import dataclass\n"
+        "@dataclass(frozen=True, slots=True)\n"
+        "class Ephemeral:\n"
+        "    value: int\n",
+        namespace,
+    )
+    ephemeral = namespace["Ephemeral"]
+    assert isinstance(ephemeral, type)
+    assert decode(encode(ephemeral(5)), ephemeral) == ephemeral(5)
+    reference = weakref.ref(ephemeral)
+    del ephemeral, namespace
+    gc.collect()
+    assert reference() is None

@@ -19,9 +19,9 @@ Decoding rejects anything that does not re-encode to exactly the same bytes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
-import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -215,16 +215,45 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", repr(tp))
 
 
-@functools.cache
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Schema:
+    """What encoding needs to know of a dataclass, computed once per class."""
+
+    names: tuple[str, ...]
+    """Field names in declaration order."""
+    hints: dict[str, Any]
+    """Resolved type hints of the fields."""
+    transparent: bool
+    """Whether the class encodes as its single field."""
+
+
+_SCHEMA_ATTRIBUTE = "_edgechain_encoding_schema"
+
+
+def _schema(cls: type) -> _Schema:
+    # Kept on the class itself (not in a module-level cache), so that classes created per
+    # block -- contract classes in the sandbox -- take their schema with them when collected.
+    schema = cls.__dict__.get(_SCHEMA_ATTRIBUTE)
+    if isinstance(schema, _Schema):
+        return schema
+    names = tuple(field.name for field in dataclasses.fields(cls))
+    schema = _Schema(
+        names=names,
+        hints=typing.get_type_hints(cls),
+        transparent=bool(getattr(cls, "CANONICAL_TRANSPARENT", False)) and len(names) == 1,
+    )
+    with contextlib.suppress(AttributeError, TypeError):  # an immutable class: recompute later
+        setattr(cls, _SCHEMA_ATTRIBUTE, schema)
+    return schema
+
+
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(field.name for field in dataclasses.fields(cls))
+    return _schema(cls).names
 
 
-@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    return _schema(cls).hints
 
 
-@functools.cache
 def _is_transparent(cls: type) -> bool:
-    return bool(getattr(cls, "CANONICAL_TRANSPARENT", False)) and len(_field_names(cls)) == 1
+    return _schema(cls).transparent
