@@ -20,6 +20,7 @@ from edgechain.core.errors import (
     NodeError,
     QuorumNotReached,
     RejectedVote,
+    UnknownChain,
     ValidatorOffline,
     WorkerError,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "QuorumNotReached",
     "RejectedVote",
     "RejectedVoteRecord",
+    "UnknownChain",
     "UpdateRecipient",
     "ValidatorNode",
     "ValidatorOffline",
