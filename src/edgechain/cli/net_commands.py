@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -54,6 +55,8 @@ def register(subparsers: Any) -> None:
     up = net_commands.add_parser("up", help="create a network in a directory and start it")
     up.add_argument("--validators", type=int, default=4, help="number of validators (default 4)")
     up.add_argument("--shards", type=int, default=1, help="worker shards per validator (default 1)")
+    up.add_argument("--shard-processes", action="store_true",
+                    help="run each shard as its own process behind a proxy (else threads of one)")  # fmt: skip
     up.add_argument(
         "--storage",
         default=None,
@@ -78,11 +81,13 @@ def register(subparsers: Any) -> None:
     validator_commands = validator.add_subparsers(dest="validator_command", metavar="SUBCOMMAND", required=True)
     run = validator_commands.add_parser("run", help="serve a validator from its config file")
     run.add_argument("--config", type=Path, required=True, help="the validator's config.json")
+    run.add_argument("--shard", type=int, default=None,
+                     help="run this shard process (configs with shard_ports); without it, the proxy")  # fmt: skip
     run.set_defaults(handler=validator_run)
 
 
 def validator_run(arguments: argparse.Namespace) -> int:
-    run_validator(ValidatorConfig.load(arguments.config))
+    run_validator(ValidatorConfig.load(arguments.config), arguments.shard)
     return 0
 
 
@@ -149,12 +154,24 @@ def net_up(arguments: argparse.Namespace) -> int:
                 blob_dir=str(home / "blobs"), shards=arguments.shards,
                 genesis=str(directory / "genesis.cbor"),
             )  # fmt: skip
+            if arguments.shard_processes:
+                config = dataclasses.replace(
+                    config, shard_ports=[free_port() for _ in range(arguments.shards)]
+                )
             config.save(home / "config.json")
             command = [sys.executable, "-m", "edgechain.cli.main", "validator", "run",
                        "--config", str(home / "config.json")]  # fmt: skip
+            for shard in range(len(config.shard_ports)):
+                processes[f"{name}-shard-{shard}"] = _spawn(
+                    [*command, "--shard", str(shard)], home / f"shard-{shard}-log.txt"
+                )
             processes[name] = _spawn(command, home / "log.txt")
             _save_processes(directory, processes)
-        for address in addresses:
+        shard_addresses = []
+        for index in range(arguments.validators):
+            config = ValidatorConfig.load(directory / f"validator-{index}" / "config.json")
+            shard_addresses += [config.shard_address(i) for i in range(len(config.shard_ports))]
+        for address in shard_addresses + addresses:
             _wait_healthy(address, processes, directory)
         faucet_url = None
         if faucet_key is not None:
@@ -174,7 +191,9 @@ def net_up(arguments: argparse.Namespace) -> int:
         (directory / PROCESSES_FILE).unlink(missing_ok=True)
         raise
 
-    print(f"edgechain network up: {arguments.validators} validators x {arguments.shards} shard(s),"
+    shard_kind = "processes" if arguments.shard_processes else "threads"
+    print(f"edgechain network up: {arguments.validators} validators x {arguments.shards} shard(s)"
+          f" ({shard_kind}),"
           f" storage {storage}, policy {arguments.policy}")  # fmt: skip
     for index, address in enumerate(addresses):
         print(f"  validator-{index}  {address}  (metrics: {address}/metrics)")

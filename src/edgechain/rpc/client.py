@@ -34,6 +34,7 @@ from edgechain.base.identifiers import BlobId, ChainId
 from edgechain.chain.certificate import Certificate
 from edgechain.chain.proposal import BlockProposal
 from edgechain.core.chain_info import ChainInfoQuery, ChainInfoResponse
+from edgechain.core.cross_chain import CrossChainRequest
 from edgechain.core.errors import ValidatorOffline
 from edgechain.core.network import GenesisConfig
 from edgechain.rpc.errors import MalformedMessage, MessageTooLarge
@@ -41,6 +42,7 @@ from edgechain.rpc.protocol import (
     CBOR_CONTENT_TYPE,
     CERTIFICATE_PATH,
     CHAIN_INFO_PATH,
+    CROSS_CHAIN_PATH,
     DEFAULT_MAX_MESSAGE_SIZE,
     DOWNLOAD_BLOB_PATH,
     DOWNLOAD_CERTIFICATES_PATH,
@@ -126,6 +128,10 @@ class RemoteValidatorNode:
             raise MalformedMessage(f"validator {self.address} sent other certificates than asked")
         return certificates
 
+    async def handle_cross_chain_request(self, request: CrossChainRequest) -> None:
+        """Hand a cross-chain request to this shard process (between shards of one validator)."""
+        await self._call(CROSS_CHAIN_PATH, request, type(None), CrossChainRequest)
+
     # ----------------------------------------------------------- notifications
 
     async def subscribe(self, chain_ids: list[ChainId]) -> AsyncIterator[NewBlock]:
@@ -157,8 +163,10 @@ class RemoteValidatorNode:
             self._client_loop = loop
         return self._client
 
-    async def _call(self, path: str, message: Any, response_type: Any) -> Any:
-        body = encode(message)
+    async def _call(
+        self, path: str, message: Any, response_type: Any, message_type: Any = None
+    ) -> Any:
+        body = encode(message, message_type)
         if len(body) > self.max_message_size:
             raise MessageTooLarge(f"request to {self.address}{path}", len(body), self.max_message_size)
         if time.monotonic() < self._down_until:

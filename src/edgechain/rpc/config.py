@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edgechain.base.crypto import KeyPair
 from edgechain.base.encoding import decode
 from edgechain.core.network import GenesisConfig
+from edgechain.rpc.client import RemoteValidatorNode
 from edgechain.rpc.errors import RpcError
 from edgechain.rpc.protocol import DEFAULT_MAX_MESSAGE_SIZE, check_loopback_host
+from edgechain.rpc.proxy import ValidatorProxy
 from edgechain.rpc.server import make_server
-from edgechain.rpc.service import ValidatorService
+from edgechain.rpc.service import CrossChainPeer, ValidatorService
 from edgechain.storage.blob_store import BlobStore
 from edgechain.storage.db_storage import DbStorage
 from edgechain.views.open_store import open_store
@@ -60,6 +62,10 @@ class ValidatorConfig:
     """Path of the genesis file (canonical CBOR of a `GenesisConfig`)."""
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     """Largest request body accepted, in bytes."""
+    shard_ports: list[int] = field(default_factory=list)
+    """Empty: the ``shards`` run as threads of one process. Else one port per shard: each
+    shard is its own process (``validator run --shard I``) on that port, and ``port`` is a
+    proxy routing requests to them."""
 
     @property
     def key_pair(self) -> KeyPair:
@@ -90,12 +96,20 @@ class ValidatorConfig:
         except ValueError as exc:
             raise InvalidValidatorConfig(f"{path}: key_seed is not hex") from exc
         check_loopback_host(config.host)
+        if config.shard_ports and len(config.shard_ports) != config.shards:
+            raise InvalidValidatorConfig(
+                f"{path}: {len(config.shard_ports)} shard ports for {config.shards} shards"
+            )
         return config
 
+    def shard_address(self, shard: int) -> str:
+        return f"http://{self.host}:{self.shard_ports[shard]}"
 
-def open_validator_service(config: ValidatorConfig) -> ValidatorService:
+
+def open_validator_service(config: ValidatorConfig, shard: int | None = None) -> ValidatorService:
     """Open the validator's store and blob store, write genesis if the store is empty, and
-    return its service with ``config.shards`` shards over the shared store."""
+    return its service: all ``config.shards`` shards as threads, or with ``shard`` given, that
+    one shard of a validator whose shards are processes."""
     try:
         genesis: GenesisConfig = decode(Path(config.genesis).read_bytes(), GenesisConfig)
     except OSError as exc:
@@ -108,13 +122,38 @@ def open_validator_service(config: ValidatorConfig) -> ValidatorService:
     store = open_store(config.storage, config.namespace)
     blob_store = BlobStore(config.blob_dir)
     genesis.initialize(DbStorage(store, blob_store))
-    return ValidatorService(key_pair, [DbStorage(store, blob_store) for _ in range(config.shards)])
+    if shard is None:
+        storages = [DbStorage(store, blob_store) for _ in range(config.shards)]
+        return ValidatorService(key_pair, storages)
+    peers: dict[int, CrossChainPeer] = {
+        index: RemoteValidatorNode(config.shard_address(index), key_pair.public_key)
+        for index in range(config.shards)
+        if index != shard
+    }
+    return ValidatorService(
+        key_pair, [DbStorage(store, blob_store)], process_shard=(shard, config.shards), peers=peers
+    )
 
 
-def run_validator(config: ValidatorConfig) -> None:
-    """Serve the validator until SIGINT or SIGTERM."""
-    service = open_validator_service(config)
-    server = make_server(service, config.host, config.port, config.max_message_size)
+def run_validator(config: ValidatorConfig, shard: int | None = None) -> None:
+    """Serve the validator (or, with ``shard``, one of its shard processes) until SIGINT/SIGTERM.
+
+    A validator whose shards are processes is served by a proxy on ``config.port``."""
+    if shard is not None and not 0 <= shard < len(config.shard_ports):
+        raise InvalidValidatorConfig(
+            f"{config.name}: no shard {shard} (the config lists {len(config.shard_ports)} shard ports)"
+        )
+    if config.shard_ports and shard is None:
+        proxy = ValidatorProxy(
+            config.key_pair.public_key,
+            [RemoteValidatorNode(config.shard_address(i), config.key_pair.public_key)
+             for i in range(config.shards)],
+        )  # fmt: skip
+        make_server(proxy, config.host, config.port, config.max_message_size).run()
+        return
+    service = open_validator_service(config, shard)
+    port = config.port if shard is None else config.shard_ports[shard]
+    server = make_server(service, config.host, port, config.max_message_size)
     try:
         server.run()  # uvicorn's loop: uvloop and httptools when installed
     finally:

@@ -5,7 +5,8 @@
         ├── MessageTooLarge         a request or response body above the size limit
         ├── MalformedMessage        bytes that are not the expected message
         ├── RemoteError             the validator failed with an error this client cannot name
-        └── AddressNotAllowed       a listening or connecting address outside loopback
+        ├── AddressNotAllowed       a listening or connecting address outside loopback
+        └── WrongShard              a request for a chain that another shard process holds
 """
 
 from __future__ import annotations
@@ -36,3 +37,7 @@ class RemoteError(RpcError):
 
 class AddressNotAllowed(RpcError):
     """An address outside the loopback interface (only loopback is served or dialled)."""
+
+
+class WrongShard(RpcError):
+    """A request for a chain that another shard process of this validator holds."""

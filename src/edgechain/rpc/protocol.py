@@ -14,6 +14,7 @@ body is either exactly the expected message or an error.
     POST /v1/download_blob           BlobId               -> Blob
     POST /v1/download_certificates   list[CryptoHash]     -> list[Certificate]
     WS   /v1/notifications           Subscription, then NewBlock messages pushed
+    POST /v1/cross_chain             CrossChainRequest    -> null  (between shard processes)
     GET  /metrics                    Prometheus text; GET /health: "ok"
 
 A failed request answers a non-2xx status with an `ErrorResponse` body naming the
@@ -40,6 +41,7 @@ UPLOAD_BLOB_PATH = "/v1/upload_blob"
 DOWNLOAD_BLOB_PATH = "/v1/download_blob"
 DOWNLOAD_CERTIFICATES_PATH = "/v1/download_certificates"
 NOTIFICATIONS_PATH = "/v1/notifications"
+CROSS_CHAIN_PATH = "/v1/cross_chain"
 METRICS_PATH = "/metrics"
 HEALTH_PATH = "/health"
 

@@ -30,11 +30,13 @@ from edgechain.base.identifiers import BlobId
 from edgechain.chain.certificate import Certificate
 from edgechain.chain.proposal import BlockProposal
 from edgechain.core.chain_info import ChainInfoQuery
+from edgechain.core.cross_chain import CrossChainRequest
 from edgechain.rpc.errors import MalformedMessage, MessageTooLarge
 from edgechain.rpc.protocol import (
     CBOR_CONTENT_TYPE,
     CERTIFICATE_PATH,
     CHAIN_INFO_PATH,
+    CROSS_CHAIN_PATH,
     DEFAULT_MAX_MESSAGE_SIZE,
     DOWNLOAD_BLOB_PATH,
     DOWNLOAD_CERTIFICATES_PATH,
@@ -49,6 +51,7 @@ from edgechain.rpc.protocol import (
     error_response,
     status_for,
 )
+from edgechain.rpc.proxy import ValidatorProxy
 from edgechain.rpc.service import ValidatorService
 
 logger = logging.getLogger(__name__)
@@ -77,7 +80,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def build_app(service: ValidatorService, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> Starlette:
+def build_app(service: ValidatorService | ValidatorProxy, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> Starlette:
     """The ASGI application serving ``service``."""
 
     def endpoint(
@@ -168,6 +171,10 @@ def build_app(service: ValidatorService, max_message_size: int = DEFAULT_MAX_MES
         Route(HEALTH_PATH, health, methods=["GET"]),
         WebSocketRoute(NOTIFICATIONS_PATH, notifications),
     ]  # fmt: skip
+    if isinstance(service, ValidatorService):
+        routes.append(Route(CROSS_CHAIN_PATH, endpoint("handle_cross_chain_request", CrossChainRequest,
+                                                       service.handle_cross_chain_request),
+                            methods=["POST"]))  # fmt: skip
     return Starlette(routes=routes)
 
 
@@ -181,7 +188,7 @@ async def _wait_for_disconnect(websocket: WebSocket) -> None:
 
 
 def make_server(
-    service: ValidatorService,
+    service: ValidatorService | ValidatorProxy,
     host: str,
     port: int,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from edgechain.base.blobs import Blob
 from edgechain.base.crypto import CryptoHash, KeyPair, PublicKey
@@ -33,7 +33,7 @@ from edgechain.core.chain_info import ChainInfoQuery, ChainInfoResponse
 from edgechain.core.cross_chain import CrossChainRequest, UpdateRecipient
 from edgechain.core.errors import ClientError
 from edgechain.core.worker import WorkerState
-from edgechain.rpc.errors import MalformedMessage
+from edgechain.rpc.errors import MalformedMessage, WrongShard
 from edgechain.rpc.metrics import ValidatorMetrics
 from edgechain.rpc.protocol import MAX_CERTIFICATES_PER_REQUEST, NewBlock
 from edgechain.storage.storage import Storage
@@ -51,6 +51,12 @@ def shard_of(chain_id: ChainId, shard_count: int) -> int:
     return int.from_bytes(chain_id.hash.digest[:8], "big") % shard_count
 
 
+class CrossChainPeer(Protocol):
+    """Another shard process of the same validator, as far as cross-chain requests go."""
+
+    async def handle_cross_chain_request(self, request: CrossChainRequest) -> None: ...
+
+
 class Subscriber:
     """One subscriber's queue of notifications, for the chains it asked about."""
 
@@ -65,15 +71,35 @@ class Subscriber:
 
 
 class ValidatorService:
-    """A validator's shards served as a `ValidatorNode` (in this process; the server puts it on HTTP)."""
+    """A validator's shards served as a `ValidatorNode` (in this process; the server puts it on HTTP).
 
-    def __init__(self, key_pair: KeyPair, shard_storages: list[Storage]) -> None:
+    In-process shards: one `WorkerState` per storage, each on its own thread. Process
+    shards (``process_shard=(index, count)``): this service is shard ``index`` of
+    ``count`` running as processes; it holds one worker, refuses requests for other
+    shards' chains, and sends cross-chain requests for them to ``peers[shard]`` (the other
+    shard processes of the same validator), which deliver them and what they produce.
+    """
+
+    def __init__(
+        self,
+        key_pair: KeyPair,
+        shard_storages: Sequence[Storage],
+        *,
+        process_shard: tuple[int, int] | None = None,
+        peers: dict[int, CrossChainPeer] | None = None,
+    ) -> None:
         if not shard_storages:
             raise ClientError("a validator needs at least one worker shard")
+        if process_shard is not None and len(shard_storages) != 1:
+            raise ClientError("a shard process holds exactly one worker")
         self.key_pair = key_pair
         """The validator's signing key."""
         self.workers = [WorkerState(storage, key_pair) for storage in shard_storages]
         """One worker per shard (routing, not a chain filter, keeps chains apart)."""
+        self.process_shard = process_shard
+        """(this shard, shard count) when shards are processes; None for in-process shards."""
+        self.peers = dict(peers or {})
+        """The other shard processes, by shard index (process shards only)."""
         self.metrics = ValidatorMetrics()
         """What ``/metrics`` reports."""
         self._executors = [
@@ -89,10 +115,22 @@ class ValidatorService:
 
     @property
     def shard_count(self) -> int:
-        return len(self.workers)
+        return self.process_shard[1] if self.process_shard is not None else len(self.workers)
+
+    def _local_index(self, chain_id: ChainId) -> int | None:
+        """The index into ``workers`` of the chain's shard; None when another process holds it."""
+        shard = shard_of(chain_id, self.shard_count)
+        if self.process_shard is None:
+            return shard
+        return 0 if shard == self.process_shard[0] else None
 
     async def _on_shard(self, chain_id: ChainId, call: Callable[[WorkerState], T]) -> T:
-        index = shard_of(chain_id, self.shard_count)
+        index = self._local_index(chain_id)
+        if index is None:
+            raise WrongShard(
+                f"chain {chain_id} belongs to shard {shard_of(chain_id, self.shard_count)},"
+                f" not to this shard {self.process_shard}"
+            )
         worker = self.workers[index]
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executors[index], call, worker)
@@ -170,12 +208,26 @@ class ValidatorService:
             request = queue.popleft()
             target = request.recipient if isinstance(request, UpdateRecipient) else request.sender
             try:
+                if self._local_index(target) is None:
+                    await self._peer_for(target).handle_cross_chain_request(request)
+                    continue
                 queue.extend(
                     await self._on_shard(target, lambda w, r=request: w.handle_cross_chain_request(r))  # type: ignore[misc]
                 )
             except EdgechainError as failure:
                 # The sender's outbox keeps the heights: the next delivery tries again.
                 logger.warning("cross-chain request %r not delivered: %r", request, failure)
+
+    async def handle_cross_chain_request(self, request: CrossChainRequest) -> None:
+        """Deliver a request from another shard process (and what it produces)."""
+        await self.deliver([request])
+
+    def _peer_for(self, chain_id: ChainId) -> CrossChainPeer:
+        shard = shard_of(chain_id, self.shard_count)
+        peer = self.peers.get(shard)
+        if peer is None:
+            raise WrongShard(f"no peer shard process {shard} for chain {chain_id}")
+        return peer
 
     # ---------------------------------------------------------- notifications
 
