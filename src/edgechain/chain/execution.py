@@ -38,7 +38,7 @@ from edgechain.chain.inbox import START, check_removals
 from edgechain.chain.tip import ChainTipState
 from edgechain.execution.blobs import (
     BlobChecker,
-    BlobSource,
+    BlobReader,
     blob_access,
     check_blobs_available,
 )
@@ -256,7 +256,7 @@ def _where(block: Block, chain_state: ChainStateView) -> str:
 
 
 def _published_blob_bytes(
-    where: str, block: Block, committee: Committee, blob_source: BlobSource | None
+    where: str, block: Block, committee: Committee, blob_source: BlobReader | None
 ) -> int:
     """The total size of the blobs ``block`` publishes, each checked against the blob size limit.
 

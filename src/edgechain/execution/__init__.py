@@ -10,7 +10,7 @@ service side (`ServiceConfig`, `ServiceContext`, `query_service`). The contract 
 """
 
 from edgechain.execution.applications import ApplicationDescription
-from edgechain.execution.blobs import BlobChecker, BlobSource, check_blobs_available
+from edgechain.execution.blobs import BlobChecker, BlobReader, check_blobs_available
 from edgechain.execution.committee import Committee, ValidatorState
 from edgechain.execution.description import (
     ChainDescription,
@@ -90,7 +90,7 @@ __all__ = [
     "ApplicationReentrancy",
     "BlobChecker",
     "BlobNotListed",
-    "BlobSource",
+    "BlobReader",
     "BlobsNotFound",
     "BlockContext",
     "BlockExecutor",

@@ -32,7 +32,7 @@ from edgechain.execution.applications import (
     ApplicationStorageView,
     service_blob_id,
 )
-from edgechain.execution.blobs import BlobSource
+from edgechain.execution.blobs import BlobReader
 from edgechain.execution.errors import (
     BlobsNotFound,
     FetchRefused,
@@ -174,7 +174,7 @@ class ServiceContext:
     """The latest block's timestamp."""
     next_block_height: BlockHeight
     """The height of the chain's next block."""
-    blob_source: BlobSource | None
+    blob_source: BlobReader | None
     """Where blobs are read (a `Storage`)."""
     config: ServiceConfig
     """The node's service configuration."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from edgechain.base.identifiers import AccountOwner, ApplicationId, ChainId
 from edgechain.execution.applications import ApplicationDescription, ApplicationStorageView
-from edgechain.execution.blobs import BlobChecker, BlobSource, no_blobs_available
+from edgechain.execution.blobs import BlobChecker, BlobReader, no_blobs_available
 from edgechain.execution.messages import Message, OutgoingMessage, UserMessage
 from edgechain.execution.operations import (
     CreateApplication,
@@ -41,7 +41,7 @@ class ExecutionStateView(CompositeView):
         block: BlockContext,
         policy: ResourceControlPolicy | None = None,
         blob_checker: BlobChecker = no_blobs_available,
-        blob_source: BlobSource | None = None,
+        blob_source: BlobReader | None = None,
     ) -> BlockExecutor:
         """An executor for the transactions of one block (under ``policy``; no fees by default)."""
         return BlockExecutor(
@@ -58,7 +58,7 @@ class BlockExecutor:
         block: BlockContext,
         policy: ResourceControlPolicy,
         blob_checker: BlobChecker,
-        blob_source: BlobSource | None,
+        blob_source: BlobReader | None,
     ) -> None:
         self.block = block
         self.system = SystemExecution(state.system, block)

@@ -35,7 +35,7 @@ from edgechain.execution.applications import (
     contract_blob_id,
     service_blob_id,
 )
-from edgechain.execution.blobs import BlobChecker, BlobSource
+from edgechain.execution.blobs import BlobChecker, BlobReader
 from edgechain.execution.errors import (
     ApplicationReentrancy,
     BlobNotListed,
@@ -142,7 +142,7 @@ class UserExecution:
         system: SystemExecution,
         policy: ResourceControlPolicy,
         blob_checker: BlobChecker,
-        blob_source: BlobSource | None,
+        blob_source: BlobReader | None,
     ) -> None:
         self.state = state
         self.block = block
