@@ -33,6 +33,8 @@ import contextlib
 import importlib.util
 import json
 import mmap
+import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -207,6 +209,65 @@ def open_service_stream(
     return stream
 
 
+class RealStackNode:
+    """The showcase over the real stack: validator processes (``edgechain net up``) and the
+    network engineer's `NodeService` (followed chains, validators' block pushes, inboxes)."""
+
+    def __init__(self, node: Any, applications: dict[str, str], model: dict[str, Any]) -> None:
+        self.node = node
+        self.applications = applications
+        self.model = model
+
+    def owned_chains(self) -> list[tuple[ChainId, AccountOwner]]:
+        owned = []
+        for chain_id, entry in self.node.wallet.chains.items():
+            key_pair = entry.key_pair
+            if key_pair is not None:
+                owned.append((chain_id, AccountOwner.from_public_key(key_pair.public_key)))
+        default = self.node.wallet.resolve(None)
+        owned.sort(key=lambda pair: pair[0] != default)
+        return owned
+
+    def config(self) -> dict[str, Any]:
+        chains = [
+            {
+                "chainId": str(chain_id),
+                "owner": str(owner),
+                "name": USER_NAMES[index] if index < len(USER_NAMES) else f"user{index}",
+            }
+            for index, (chain_id, owner) in enumerate(self.owned_chains())
+        ]
+        return {"chains": chains, "applications": self.applications, "model": self.model}
+
+    async def query(
+        self, chain_id: ChainId, application_id: ApplicationId, request: Any
+    ) -> dict[str, Any]:
+        answer: dict[str, Any] = await self.node.query_application(
+            chain_id, application_id, request
+        )
+        return answer
+
+    async def open_stream(
+        self, chain_id: ChainId, application_id: ApplicationId, request: Any
+    ) -> Iterator[str]:
+        from edgechain.base.values import Timestamp
+        from edgechain.execution.service_runtime import ServiceConfig
+
+        node = self.node
+        async with node.state_lock:
+            chain = await node.follower.follow(chain_id)
+            system = chain.execution_state.system
+            context = ServiceContext(
+                state=chain.execution_state,
+                chain_id=chain_id,
+                system_time=Timestamp(system.timestamp.get().micros),
+                next_block_height=chain.next_block_height(),
+                blob_source=node.follower.storage,
+                config=ServiceConfig.from_policy(node.follower.genesis.committee.policy),
+            )
+            return await asyncio.to_thread(open_service_stream, context, application_id, request)
+
+
 # -- HTTP -----------------------------------------------------------------------------------
 
 
@@ -314,6 +375,42 @@ def build_web_app(node: ShowcaseNode, web_directory: Path = WEB_DIRECTORY) -> St
         Mount("/web", StaticFiles(directory=str(web_directory), html=True)),
     ]
     return Starlette(routes=routes)
+
+
+def build_real_web_app(showcase: RealStackNode, web_directory: Path = WEB_DIRECTORY) -> Starlette:
+    """The node service's own app (GraphQL at /, applications, /ws) plus the pages, the
+    stream endpoint and /showcase.json."""
+    from edgechain.node.service import build_node_app
+
+    async def showcase_config(request: Request) -> Response:
+        return JSONResponse(showcase.config())
+
+    async def stream(request: Request) -> Response:
+        try:
+            chain_id = ChainId.from_hex(request.path_params["chain_id"])
+            application_id = ApplicationId.from_hex(request.path_params["application_id"])
+            body = json.loads(await request.body())
+            pieces = await showcase.open_stream(chain_id, application_id, body)
+        except Exception as error:
+            return _error(400, f"{type(error).__name__}: {error}")
+        return StreamingResponse(
+            pieces,
+            media_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        )
+
+    return Starlette(
+        routes=[
+            Route("/showcase.json", showcase_config),
+            Route(
+                "/chains/{chain_id}/applications/{application_id}/stream",
+                stream,
+                methods=["POST"],
+            ),
+            Mount("/web", StaticFiles(directory=str(web_directory), html=True)),
+            Mount("", app=build_node_app(showcase.node)),
+        ]
+    )
 
 
 # -- building the showcase ------------------------------------------------------------------
@@ -434,7 +531,7 @@ async def build_showcase(
 
 async def tell_story(node: ShowcaseNode, result: ShowcaseResult, out_stream: Any) -> None:
     """Stream one story from the llm application to ``out_stream``."""
-    chain_id = node.tester.chain_id(0)
+    chain_id = ChainId.from_hex(node.config()["chains"][0]["chainId"])
     request = {
         "messages": [{"role": "user", "content": STORY_PROMPT}],
         "maxTokens": 96,
@@ -463,7 +560,7 @@ async def tell_story(node: ShowcaseNode, result: ShowcaseResult, out_stream: Any
 async def mint_nft(node: ShowcaseNode, result: ShowcaseResult, out: Callable[[str], None]) -> None:
     """Mint one NFT on the first chain and print its content."""
     config = node.config()
-    chain_id = node.tester.chain_id(0)
+    chain_id = ChainId.from_hex(config["chains"][0]["chainId"])
     owner = config["chains"][0]["owner"]
     app = ApplicationId.from_hex(node.applications["genNft"])
     minted = await node.query(
@@ -489,16 +586,16 @@ async def mint_nft(node: ShowcaseNode, result: ShowcaseResult, out: Callable[[st
     nft = owned["data"]["ownedNfts"][-1]
     result.nft_token_id = nft["tokenId"]
     result.nft_content = nft["content"]
-    out(f"minted NFT {nft['name']!r} {nft['tokenId']} in block {minted['block']['height']}")
+    out(f"minted NFT {nft['name']!r} {nft['tokenId']} (block {minted['blockHash'][:16]}…)")
     out(f"its content (the same for everyone):\n{nft['content']}\n")
 
 
 async def start_server(
-    node: ShowcaseNode, port: int
+    web_app: Starlette, port: int
 ) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
-    """Serve ``build_web_app(node)`` on 127.0.0.1 (``port`` 0: any free port)."""
+    """Serve ``web_app`` on 127.0.0.1 (``port`` 0: any free port)."""
     config = uvicorn.Config(
-        build_web_app(node),
+        web_app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -516,11 +613,46 @@ async def start_server(
     return server, task, int(bound)
 
 
-def urls(node: ShowcaseNode, base_url: str) -> tuple[str, str]:
-    chain = node.tester.chain_id(0)
+def urls(node: Any, base_url: str) -> tuple[str, str]:
+    chain = node.config()["chains"][0]["chainId"]
     gallery = f"{base_url}/web/gallery.html?chain={chain}&app={node.applications['genNft']}"
     stories = f"{base_url}/web/stories.html?chain={chain}&app={node.applications['llm']}"
     return gallery, stories
+
+
+async def serve_pages(
+    web_app: Starlette,
+    node: Any,
+    result: ShowcaseResult,
+    out: Callable[[str], None],
+    interactive: bool,
+    port: int,
+    stop: asyncio.Event | None,
+    ready: Callable[[Any, ShowcaseResult], None] | None,
+) -> None:
+    """Serve the pages, print their URLs, and wait (Ctrl-C, ``stop``, or not at all)."""
+    try:
+        server, task, bound = await start_server(web_app, port)
+    except (OSError, SystemExit, RuntimeError):
+        if port == 0:
+            raise
+        out(f"port {port} is busy; serving on a free port instead")
+        server, task, bound = await start_server(web_app, 0)
+    result.base_url = f"http://127.0.0.1:{bound}"
+    result.gallery_url, result.stories_url = urls(node, result.base_url)
+    out(f"gallery: {result.gallery_url}")
+    out(f"stories: {result.stories_url}")
+    if ready is not None:
+        ready(node, result)
+    try:
+        if interactive:
+            out("serving until Ctrl-C")
+            await (stop.wait() if stop is not None else asyncio.Event().wait())
+        elif stop is not None:
+            await stop.wait()
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def showcase_main(
@@ -531,36 +663,109 @@ async def showcase_main(
     model_path: Path | None,
     progress: bool,
     stop: asyncio.Event | None = None,
-    ready: Callable[[ShowcaseNode, ShowcaseResult], None] | None = None,
+    ready: Callable[[Any, ShowcaseResult], None] | None = None,
 ) -> ShowcaseResult:
+    """The in-process variant: a `LocalNetwork` of 4 validators on SQLite in this process."""
     node, result = await build_showcase(directory, out, model_path, progress)
     try:
         await tell_story(node, result, sys.stdout)
         await mint_nft(node, result, out)
-        try:
-            server, task, bound = await start_server(node, port)
-        except (OSError, SystemExit, RuntimeError):
-            if port == 0:
-                raise
-            out(f"port {port} is busy; serving on a free port instead")
-            server, task, bound = await start_server(node, 0)
-        result.base_url = f"http://127.0.0.1:{bound}"
-        result.gallery_url, result.stories_url = urls(node, result.base_url)
-        out(f"gallery: {result.gallery_url}")
-        out(f"stories: {result.stories_url}")
-        if ready is not None:
-            ready(node, result)
-        try:
-            if interactive:
-                out("serving until Ctrl-C")
-                await (stop.wait() if stop is not None else asyncio.Event().wait())
-            elif stop is not None:
-                await stop.wait()
-        finally:
-            server.should_exit = True
-            await task
+        await serve_pages(build_web_app(node), node, result, out, interactive, port, stop, ready)
     finally:
         node.tester.close()
+    return result
+
+
+def edgechain_command(
+    arguments: list[str], env: dict[str, str], show_progress: bool = False
+) -> str:
+    """Run ``edgechain ARGUMENTS`` (the CLI) and return its standard output, stripped."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "edgechain.cli.main", *arguments],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=None if show_progress else subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"edgechain {' '.join(arguments[:2])} failed: {(completed.stderr or '').strip()}"
+        )
+    return completed.stdout.strip()
+
+
+async def real_stack_main(
+    directory: Path,
+    out: Callable[[str], None],
+    interactive: bool,
+    port: int,
+    model_path: Path | None,
+    progress: bool,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[Any, ShowcaseResult], None] | None = None,
+) -> ShowcaseResult:
+    """The real stack: ``edgechain net up`` (4 validator processes on SQLite), the CLI to
+    publish the model and create the apps, and a `NodeService` serving them with the pages."""
+    from edgechain.core.wallet import Wallet
+    from edgechain.node.service import NodeService
+    from edgechain.rpc.client import close_nodes, remote_nodes
+    from edgechain.storage.db_storage import DbStorage
+    from edgechain.views.open_store import open_store
+
+    result = ShowcaseResult(directory=directory)
+    started = time.monotonic()
+    network = directory / "network"
+    env = {key: value for key, value in os.environ.items() if key != "EDGECHAIN_STORAGE"}
+    env["EDGECHAIN_WALLET"] = str(network / "wallet.json")
+    out(f"edgechain net up: 4 validator processes on SQLite in {network}")
+    edgechain_command(["net", "up", "--detach", "--dir", str(network)], env)
+    try:
+        path = model_path or smollm2_path()
+        out(f"edgechain publish-model {path.name} ({path.stat().st_size / 1e6:.1f} MB)")
+        manifest = edgechain_command(["publish-model", str(path)], env, show_progress=progress)
+        result.model_manifest_id = manifest
+        result.timings["published"] = time.monotonic() - started
+        out(f"model on-chain: {manifest}")
+        pinned = {"name": path.stem, "manifest_id": manifest, "url": None, "content_hash": None}
+        llm = edgechain_command(
+            ["publish-and-create", str(LLM_DIRECTORY), "--parameters", json.dumps(pinned)], env
+        )
+        out(f"created llm {llm}")
+        gen_nft = edgechain_command(
+            [
+                "publish-and-create",
+                str(GEN_NFT_DIRECTORY),
+                "--parameters",
+                json.dumps({"model": pinned}),
+            ],
+            env,
+        )
+        out(f"created gen_nft {gen_nft}")
+        wallet = Wallet.load(network / "wallet.json")
+        nodes = remote_nodes(wallet.genesis)
+        storage = DbStorage(open_store("memory:", "node_service"))
+        service = NodeService(wallet, nodes, storage, inbox_interval=1.0)
+        model = {"manifestId": manifest, "fileName": path.name, "sizeBytes": path.stat().st_size}
+        node = RealStackNode(service, {"llm": llm, "genNft": gen_nft}, model)
+        background = [
+            asyncio.ensure_future(service.listen_to_validators()),
+            asyncio.ensure_future(service.process_inboxes_forever()),
+        ]
+        try:
+            await tell_story(node, result, sys.stdout)
+            await mint_nft(node, result, out)
+            web_app = build_real_web_app(node)
+            await serve_pages(web_app, node, result, out, interactive, port, stop, ready)
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await close_nodes(nodes)
+            storage.close()
+    finally:
+        edgechain_command(["net", "down", "--dir", str(network)], env)
+        out("network stopped")
     return result
 
 
@@ -571,12 +776,17 @@ def run_showcase(
     port: int = 8080,
     model_path: Path | None = None,
     progress: bool = True,
+    in_process: bool = False,
 ) -> ShowcaseResult:
-    """Run the whole showcase in ``directory``; serve until Ctrl-C unless not interactive."""
+    """Run the whole showcase in ``directory``; serve until Ctrl-C unless not interactive.
+
+    By default on the real stack (validator processes, the node service); ``in_process``
+    runs the validators in this process instead (no ports but the web page's)."""
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
+    flow = showcase_main if in_process else real_stack_main
     try:
-        return asyncio.run(showcase_main(path, out, interactive, port, model_path, progress))
+        return asyncio.run(flow(path, out, interactive, port, model_path, progress))
     except KeyboardInterrupt:
         out("stopped")
         return ShowcaseResult(directory=path)
@@ -586,13 +796,18 @@ class BackgroundShowcase:
     """The showcase served from a background thread (for browser tests): ``with … as result``."""
 
     def __init__(
-        self, directory: Path, model_path: Path | None = None, out: Callable[[str], None] = print
+        self,
+        directory: Path,
+        model_path: Path | None = None,
+        out: Callable[[str], None] = print,
+        real_stack: bool = False,
     ) -> None:
         self.directory = directory
+        self.real_stack = real_stack
         self.model_path = model_path
         self.out = out
         self.result: ShowcaseResult | None = None
-        self.node: ShowcaseNode | None = None
+        self.node: Any = None
         self.error: BaseException | None = None
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -604,11 +819,12 @@ class BackgroundShowcase:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
 
-            def ready(node: ShowcaseNode, result: ShowcaseResult) -> None:
+            def ready(node: Any, result: ShowcaseResult) -> None:
                 self.node, self.result = node, result
                 self._ready.set()
 
-            await showcase_main(
+            flow = real_stack_main if self.real_stack else showcase_main
+            await flow(
                 self.directory, self.out, False, 0, self.model_path, False, self._stop, ready
             )
 
@@ -637,12 +853,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=None, help="where the network keeps its files")
     parser.add_argument("--port", type=int, default=8080, help="web port on 127.0.0.1")
     parser.add_argument("--non-interactive", action="store_true", help="stop after the NFT")
+    parser.add_argument(
+        "--in-process", action="store_true", help="validators in this process, not net up"
+    )
     arguments = parser.parse_args(argv)
+
+    def run(directory: Path | str) -> None:
+        run_showcase(
+            directory,
+            interactive=not arguments.non_interactive,
+            port=arguments.port,
+            in_process=arguments.in_process,
+        )
+
     if arguments.dir is not None:
-        run_showcase(arguments.dir, interactive=not arguments.non_interactive, port=arguments.port)
+        run(arguments.dir)
         return 0
     with tempfile.TemporaryDirectory(prefix="edgechain-showcase-") as directory:
-        run_showcase(directory, interactive=not arguments.non_interactive, port=arguments.port)
+        run(directory)
     return 0
 
 

@@ -41,7 +41,9 @@ def showcase(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShowcaseResul
     except FileNotFoundError as error:
         pytest.skip(str(error))
     directory = tmp_path_factory.mktemp("browser-showcase")
-    with BackgroundShowcase(directory, model_path=model, out=lambda line: None) as result:
+    with BackgroundShowcase(
+        directory, model_path=model, out=lambda line: None, real_stack=True
+    ) as result:
         yield result
 
 
