@@ -8,9 +8,11 @@ references being ~0.26 apart), same argmax, their top 5 inside our top 10 (ranks
 are a 0.09 near-tie in our logits). Greedy continuations: fed the reference's own tokens
 (teacher forcing) we pick its token at every position except near-ties, where our logit
 for its token is within `NEAR_TIE` of our top one; running free, we reproduce it exactly
-up to the first such near-tie. Measured agreement (free-running, of 32 tokens):
-llama.cpp 32 / 14 / 13 (ties 0.024 and 0.144 after that); transformers 32 / 5 / 32 / 0
-(ties 0.124 and 0.0002; transformers's own margins there: 0.22 and 0.044).
+up to the first such near-tie (or its first end-of-turn, where we stop). Measured
+agreement, free-running, of 32 tokens: llama.cpp 32 / 5 / 13 (near-ties: gaps 0.034 at
+step 5, where transformers and llama.cpp part too, and 0.486 at step 13); transformers
+32 / 29 (every token up to its end-of-turn) / 32 / 0 (a 0.0002 tie at the first step,
+where transformers's own margin is 0.044).
 """
 
 from __future__ import annotations
@@ -36,8 +38,15 @@ MODEL = (
     if SPEC is not None and SPEC.origin is not None
     else ""
 )
-NEAR_TIE = 0.25
-"""A mismatch counts as a near-tie when our logit for the reference's token is this close."""
+NEAR_TIE = 0.75
+"""A mismatch counts as a near-tie when our logit for the reference's token is this close.
+
+Why this wide: with 8-bit activations, float32 rounding differences flip activation
+quants and move SmolLM2's logits by up to ~0.7 (measured: our integer kernels against
+the same products through BLAS, "Once upon a time", max |diff| 0.68), as llama.cpp's own
+logits move by up to 0.45 between batched and token-by-token evaluation."""
+STOP_IDS = (2,)
+"""<|im_end|>: our generation stops there; the references ran on through it."""
 
 pytestmark = [
     pytest.mark.slow,
@@ -79,14 +88,13 @@ def test_prompt_ids_and_greedy_continuation(
     free = free + [-1] * (32 - len(free))  # generation stops at end-of-turn
     agreement = next((i for i, (a, b) in enumerate(zip(free, expected, strict=True)) if a != b), 32)
     first_tie = mismatches[0] if mismatches else 32
+    end = next((i for i, token in enumerate(expected) if token in STOP_IDS), 32)
     print(
         f"{reference} {prompt['prompt']!r}: free-running agreement {agreement}/32, "
         f"teacher-forced near-ties at {mismatches} (gaps {np.round(gaps[mismatches], 4)})"
     )
-    assert agreement >= min(first_tie, sum(1 for t in expected if t != -1))
-    if expected[:first_tie].count(2):  # an end-of-turn inside: generation stopped there
-        return
-    assert free[:first_tie] == expected[:first_tie]
+    assert agreement >= min(first_tie, end)
+    assert free[: min(first_tie, end)] == expected[: min(first_tie, end)]
 
 
 def test_logits_of_once_upon_a_time(model: LanguageModel) -> None:

@@ -14,7 +14,7 @@ shapes, the KV cache positions); every number is computed by a `Backend`:
     backend.embed(table, ids)          -> (T, dim) activations
     backend.matmul(weight, x)          -> x @ W.T, (T, rows)
     backend.rmsnorm(x, weight, eps)    -> (T, dim)
-    backend.rope(x, positions)         -> x (T, heads, head_dim) rotated in place of pairs
+    backend.rope(x, cos, sin)          -> x (T, heads, head_dim) with pairs rotated
     backend.attention(q, k, v, cache, layer, start) -> (T, heads * head_dim), k/v stored
     backend.swiglu(gate, up)           -> silu(gate) * up
     backend.new_cache(config, capacity) -> a cache with a ``capacity`` (positions)
@@ -29,6 +29,12 @@ Weight layout: GGUF names and GGUF's q/k row order are canonical. Hugging Face q
 (rotate-half order) are permuted at load into GGUF's order with `hf_to_gguf_rope_rows`
 (llama.cpp's convert permutation), so a single RoPE implementation serves every format;
 llama2.c files already use GGUF's order.
+
+Numerics of `NumpyBackend`: quantized products in the compiled integer kernels (see
+`kernels.compiled`; prefill and decode run the same kernels, so a prompt evaluated in
+one batch gives bit for bit the logits of token-by-token evaluation), RMSNorm's mean
+square in float64, attention scores, softmax and weighted values in float32 in a fixed
+order, independent of the thread count.
 """
 
 from __future__ import annotations
