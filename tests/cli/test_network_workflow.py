@@ -154,3 +154,7 @@ def test_errors_are_one_line_without_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     result = edgechain("net", "down", "--dir", str(tmp_path), env=env, check=False)
     assert result.returncode == 1 and "no running network" in result.stderr
+    result = edgechain("wallet", "init", "--faucet", "http://10.1.2.3:8080", env=env, check=False)
+    assert result.returncode == 1 and "not a loopback address" in result.stderr
+    result = edgechain("transfer", "abc", "--to", "00", env=env, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr

@@ -19,6 +19,7 @@ from edgechain.core.errors import ClientError
 from edgechain.core.network import GenesisConfig
 from edgechain.core.network_config import read_genesis
 from edgechain.core.wallet import Wallet, default_wallet_path
+from edgechain.rpc.protocol import parse_http_address
 
 FAUCET_TIMEOUT_SECONDS = 60.0
 
@@ -52,13 +53,14 @@ def register(subparsers: Any) -> None:
     request.set_defaults(handler=wallet_request_chain)
 
 
-def _faucet_client() -> httpx.Client:
+def _faucet_client(faucet_url: str) -> httpx.Client:
+    parse_http_address(faucet_url.rstrip("/"))  # loopback only
     return httpx.Client(timeout=FAUCET_TIMEOUT_SECONDS, trust_env=False)
 
 
 def fetch_genesis(faucet_url: str) -> GenesisConfig:
     try:
-        with _faucet_client() as http:
+        with _faucet_client(faucet_url) as http:
             response = http.get(faucet_url.rstrip("/") + "/genesis")
     except httpx.HTTPError as exc:
         raise ClientError(f"cannot reach the faucet at {faucet_url}: {exc}") from exc
@@ -119,7 +121,7 @@ def request_chain(wallet: Wallet, faucet_url: str, make_default: bool) -> ChainI
     """Claim a chain from the faucet for a new key, record it, and take its opening message."""
     key_pair = KeyPair.generate()
     try:
-        with _faucet_client() as http:
+        with _faucet_client(faucet_url) as http:
             response = http.post(
                 faucet_url.rstrip("/") + "/claim", json={"public_key": key_pair.public_key.hex()}
             )
