@@ -1,30 +1,29 @@
 """The showcase: SmolLM2 pinned on-chain, the `llm` and `gen_nft` apps, their web pages, served.
 
-``run_showcase(directory, out, interactive)`` starts a network of 4 validators on SQLite in
-``directory`` (in-process: the validator processes of ``edgechain net up`` had not landed
-when this was written), publishes SmolLM2-135M-Instruct as on-chain blobs (a progress bar),
-creates ``llm`` and ``gen_nft`` pinned to it, asks one story (streamed to the terminal),
-mints one NFT and prints its content, then serves the two web pages and the applications'
-GraphQL until Ctrl-C (or stops at once when not interactive).
+``run_showcase(directory, out, interactive)`` runs ``edgechain net up`` (4 validator
+processes on SQLite in ``directory``), publishes SmolLM2-135M-Instruct as on-chain blobs
+(``edgechain publish-model``, with its progress bar), creates ``llm`` and ``gen_nft`` pinned
+to it (``edgechain publish-and-create … --parameters JSON``), asks one story (streamed to
+the terminal), mints one NFT and prints its content, then serves the node service
+(`edgechain.node.service`) with the two web pages beside it until Ctrl-C (or stops at once
+when not interactive), and stops the network. ``in_process=True`` (``--in-process``) runs
+the same flow on an in-process `LocalNetwork` with this module's own small node
+(`ShowcaseNode`, `build_web_app`) instead.
 
-The HTTP surface (`build_web_app`) is the one the pages use, so that a node service can
-offer the same one:
+What the pages use (the node service's routes, plus three this module adds):
 
-    GET  /                                             → the gallery page
     GET  /web/…                                        the static pages (``web/``)
     GET  /showcase.json                                chains, owners and application ids
     POST /chains/{chain}/applications/{app}            GraphQL ({"query", "variables"});
                                                        mutations become a block at once
-                                                       (``blockHash`` and ``block`` returned)
+                                                       (``blockHash`` returned)
     POST /chains/{chain}/applications/{app}/stream     a service's ``handle_stream(json)``,
                                                        as a chunked text/plain response
-    WS   /ws                                           graphql-transport-ws, as the node
-                                                       service: subscription notifications(
-                                                       chainId) { chainId height hash }
+    WS   /ws                                           graphql-transport-ws: subscription
+                                                       notifications(chainId) { chainId height hash }
 
-    python apps/showcase_demo.py [--dir DIR] [--port 8080] [--non-interactive]
+    python apps/showcase_demo.py [--dir DIR] [--port 8080] [--non-interactive] [--in-process]
 """
-
 from __future__ import annotations
 
 import argparse
