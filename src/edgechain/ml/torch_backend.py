@@ -372,6 +372,7 @@ class TorchBackend:
         self._rotation_tables: dict[
             tuple[int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]
         ] = {}
+        self._one_twenty_seven = torch.tensor(127.0, dtype=torch.float32, device=self.device)
         self.static: StaticStep | None = None
         """Set (by `edgechain.ml.torch_graphs`) while a one-token step runs from device-held
         inputs: embed, rope, attention and to_numpy then read and write only fixed tensors."""
@@ -476,7 +477,8 @@ class TorchBackend:
         # An all-zero block has inverse 0 in the kernels; any finite inverse gives its quants
         # 0 too, so clamping amax (one kernel) stands for the kernels' branch (three). Blocks
         # whose largest value is below 2^-100 (never seen in activations) would differ.
-        inverse = 127.0 / amax.clamp_min(2.0**-100)
+        # a tensor numerator: ``127.0 / t`` would run as reciprocal-then-multiply (two roundings)
+        inverse = torch.div(self._one_twenty_seven, amax.clamp_min(2.0**-100))
         quants = torch.round(blocks * inverse)  # ties to even, as np.rint
         rounded_scale = scale.to(torch.float16)  # read back exactly by type promotion
         return (quants * rounded_scale).reshape(tokens, width)
@@ -489,17 +491,17 @@ class TorchBackend:
             return torch.from_numpy(np.ascontiguousarray(weight.kernel.matmul(host)))
         if weight.tensor_type in LEGACY_QUANTS:
             x = self.requantize(x)
-        x = x.to(self.dtype)
+        x = _as(x, self.dtype)
         if not weight.quantized:
-            return (x @ weight.parts["weight"].T).to(torch.float32)  # (T, rows)
+            return _as(x @ weight.parts["weight"].T, torch.float32)  # (T, rows)
         step = max(1, self.chunk_elements // weight.cols)
         if step >= weight.rows:
-            return (x @ self.dequantize(weight).T).to(torch.float32)
+            return _as(x @ self.dequantize(weight).T, torch.float32)
         out = torch.empty((x.shape[0], weight.rows), dtype=self.dtype, device=self.device)
         for start in range(0, weight.rows, step):
             stop = min(weight.rows, start + step)
             out[:, start:stop] = x @ self.dequantize(weight, start, stop).T
-        return out.to(torch.float32)
+        return _as(out, torch.float32)
 
     # ------------------------------------------------------------------ activations
 
