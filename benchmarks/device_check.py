@@ -68,10 +68,24 @@ def _import_engine() -> str | None:
     return None
 
 
-ENGINE_INIT_ERROR = _import_engine()
+def _fail_early(exc: BaseException) -> None:
+    """An import failed before any step could run: still leave the JSON, then stop."""
+    results = {"check": "device_check", "python": platform.python_version(),
+               "fatal": {"error": f"{type(exc).__name__}: {exc}",
+                         "traceback": traceback.format_exc(limit=8)}}
+    print(json.dumps(results, sort_keys=True))
+    out_path = Path(os.environ.get("OUT") or ".") / "device_check.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    sys.exit(1)
 
-from edgechain.ml.llama import LlamaModel, NumpyBackend, load_llama  # noqa: E402
-from edgechain.ml.weights import ModelFile, TensorRecord, TensorType  # noqa: E402
+
+try:
+    ENGINE_INIT_ERROR = _import_engine()
+    from edgechain.ml.llama import LlamaModel, NumpyBackend, load_llama
+    from edgechain.ml.weights import ModelFile, TensorRecord, TensorType
+except Exception as exc:  # numba, numpy or the engine itself missing
+    _fail_early(exc)
 
 SMOLLM2_METADATA: dict[str, Any] = {
     "general.architecture": "llama",
