@@ -24,6 +24,7 @@ What the pages use (the node service's routes, plus three this module adds):
 
     python apps/showcase_demo.py [--dir DIR] [--port 8080] [--non-interactive] [--in-process]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -428,6 +429,8 @@ class ShowcaseResult:
     gallery_url: str = ""
     stories_url: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    """When the showcase started (``time.monotonic``)."""
 
 
 async def publish_model(
@@ -546,14 +549,20 @@ async def tell_story(node: ShowcaseNode, result: ShowcaseResult, out_stream: Any
 
     def drain() -> None:
         for piece in pieces:
+            if not story:
+                result.timings["first_words"] = time.monotonic() - result.started
             story.append(piece)
             out_stream.write(piece)
             out_stream.flush()
 
     await asyncio.to_thread(drain)
-    out_stream.write("\n\n")
     result.story = "".join(story)
     result.timings["story"] = time.monotonic() - started
+    first = result.timings.get("first_words", 0.0)
+    out_stream.write(
+        f"\n({len(story)} pieces in {result.timings['story']:.1f} s;"
+        f" first words {first:.0f} s after the start)\n\n"
+    )
 
 
 async def mint_nft(node: ShowcaseNode, result: ShowcaseResult, out: Callable[[str], None]) -> None:

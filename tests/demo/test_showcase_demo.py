@@ -51,7 +51,8 @@ def test_the_demo_tells_a_story_mints_an_nft_and_prints_the_pages(directory: Pat
     assert re.search(r"created llm [0-9a-f]{64}", output) and re.search(
         r"created gen_nft [0-9a-f]{64}", output
     )
-    story = output.split("story ('", 1)[1].split("\n", 1)[1].split("\n\nminted NFT", 1)[0]
+    story = output.split("story ('", 1)[1].split("\n", 1)[1].split("\n(", 1)[0]
+    assert re.search(r"pieces in [0-9.]+ s; first words \d+ s after the start", output), output
     assert len(story.split()) >= 10, output
     assert re.search(r"minted NFT 'Lighthouse' [0-9a-f]{64} \(block [0-9a-f]{16}…\)", output), (
         output
