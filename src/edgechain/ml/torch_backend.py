@@ -28,7 +28,9 @@ computes, on a torch device:
 - No host synchronisation inside a step: token ids are checked on the host before they
   are copied, the RoPE tables are copied to the device once per model and sliced there,
   the KV cache lives on the device, and only `to_numpy` (the logits, once per step)
-  waits for the device.
+  waits for the device. Kernels per step are kept few (about 3,100 non-view operations
+  per SmolLM2 token, counted with the profiler), and `edgechain.ml.torch_graphs` records
+  a one-token step as a CUDA graph through the backend's *static* mode (``static``).
 
 torch is an optional extra: this module imports without it, and `TorchBackend` raises
 `BackendUnavailable` saying what to install when it is absent (or when CUDA is asked for
