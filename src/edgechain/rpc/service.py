@@ -41,6 +41,7 @@ from edgechain.storage.storage import Storage
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 NOTIFICATION_QUEUE_SIZE = 10_000
 """Notifications kept for a slow subscriber before it is dropped."""
@@ -73,7 +74,8 @@ class Subscriber:
 class ValidatorService:
     """A validator's shards served as a `ValidatorNode` (in this process; the server puts it on HTTP).
 
-    In-process shards: one `WorkerState` per storage, each on its own thread. Process
+    In-process shards: one `WorkerState` per storage, each on its own thread (a single
+    shard runs inline on the event loop). Process
     shards (``process_shard=(index, count)``): this service is shard ``index`` of
     ``count`` running as processes; it holds one worker, refuses requests for other
     shards' chains, and sends cross-chain requests for them to ``peers[shard]`` (the other
@@ -131,9 +133,15 @@ class ValidatorService:
                 f"chain {chain_id} belongs to shard {shard_of(chain_id, self.shard_count)},"
                 f" not to this shard {self.process_shard}"
             )
-        worker = self.workers[index]
+        return await self._run(index, call, self.workers[index])
+
+    async def _run(self, index: int, call: Callable[[A], T], argument: A) -> T:
+        """Run a synchronous handler for shard ``index``: inline when there is one shard (no
+        thread hand-off, no GIL ping-pong with the event loop), else on the shard's thread."""
+        if len(self._executors) == 1:
+            return call(argument)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executors[index], call, worker)
+        return await loop.run_in_executor(self._executors[index], call, argument)
 
     # ---------------------------------------------------------- ValidatorNode
 
@@ -181,13 +189,10 @@ class ValidatorService:
         return response
 
     async def upload_blob(self, blob: Blob) -> BlobId:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executors[0], self.workers[0].handle_upload_blob, blob)
+        return await self._run(0, self.workers[0].handle_upload_blob, blob)
 
     async def download_blob(self, blob_id: BlobId) -> Blob:
-        loop = asyncio.get_running_loop()
-        storage = self.workers[0].storage
-        return await loop.run_in_executor(self._executors[0], storage.read_blob, blob_id)
+        return await self._run(0, self.workers[0].storage.read_blob, blob_id)
 
     async def download_certificates(self, hashes: list[CryptoHash]) -> list[Certificate]:
         if len(hashes) > MAX_CERTIFICATES_PER_REQUEST:
@@ -195,9 +200,7 @@ class ValidatorService:
                 f"asked for {len(hashes)} certificates; at most {MAX_CERTIFICATES_PER_REQUEST}"
                 " per request"
             )
-        loop = asyncio.get_running_loop()
-        storage = self.workers[0].storage
-        return await loop.run_in_executor(self._executors[0], storage.read_certificates, hashes)
+        return await self._run(0, self.workers[0].storage.read_certificates, hashes)
 
     # ------------------------------------------------------------ cross-chain
 
