@@ -17,6 +17,7 @@ from edgechain.execution.errors import (
     BlobNotListed,
     ContractFailed,
     InvalidApplicationData,
+    InvalidModule,
     OutOfFuel,
     SandboxViolation,
     UnauthorizedOperation,
@@ -277,3 +278,146 @@ def test_an_authenticated_message_carries_the_signer_and_a_plain_one_does_not() 
         ]
 
     run(scenario)
+
+
+# -- executed block by block on an in-memory chain (block_harness), against chosen blob stores
+
+from block_harness import (  # noqa: E402
+    CATCHER_MODULE,
+    PROBE_MODULE,
+    Chain,
+    MemoryBlobs,
+    SizedMemoryBlobs,
+    create_operation,
+    probe_operation,
+)
+
+from edgechain.base.blobs import Blob  # noqa: E402
+from edgechain.execution.errors import (  # noqa: E402
+    BlobsNotFound,
+    ModuleNotPublished,
+    PolicyLimitExceeded,
+)
+
+
+def test_a_missing_blob_fails_the_block_even_when_the_contract_catches_the_error() -> None:
+    model = Blob.data(b"weights" * 10)
+    holder = MemoryBlobs([*CATCHER_MODULE.blobs, model])
+    chain = Chain()
+    chain.publish(CATCHER_MODULE, holder)
+    app = chain.create(CATCHER_MODULE, holder)
+    operation = probe_operation(app, PROBE.ReadBlob(model.id))
+
+    lacking = chain.block(holder.without(model.id))
+    with pytest.raises(BlobsNotFound) as missing:
+        lacking.execute_operation(operation)
+    lacking.close()
+    assert missing.value.blob_ids == [model.id]
+    assert chain.total(app) == 0, "the contract's except-branch did not run to completion"
+
+    holding = chain.block(holder)
+    holding.execute_operation(operation)
+    holding.close()
+    assert chain.total(app) == 1
+
+
+def test_a_callee_whose_bytecode_is_missing_fails_the_block_even_when_the_caller_catches() -> None:
+    holder = MemoryBlobs([*CATCHER_MODULE.blobs, *PROBE_MODULE.blobs])
+    chain = Chain()
+    chain.publish(CATCHER_MODULE, holder)
+    chain.publish(PROBE_MODULE, holder)
+    caller = chain.create(CATCHER_MODULE, holder)
+    callee = chain.create(PROBE_MODULE, holder)
+    operation = probe_operation(caller, PROBE.Call(callee, 5))
+
+    lacking = chain.block(holder.without(PROBE_MODULE.contract.id))
+    with pytest.raises(BlobsNotFound):
+        lacking.execute_operation(operation)
+    lacking.close()
+
+    holding = chain.block(holder)
+    holding.execute_operation(operation)
+    holding.close()
+    assert chain.total(callee) == 5
+
+
+@pytest.mark.parametrize("store", [MemoryBlobs, SizedMemoryBlobs])
+def test_a_blob_read_is_charged_before_its_bytes_are_read(store: type[MemoryBlobs]) -> None:
+    policy = dataclasses.replace(
+        ResourceControlPolicy.no_fees(), maximum_bytes_read_per_block=10_000
+    )
+    large = Blob.data(b"w" * 20_000)
+    small = Blob.data(b"s" * 5_000)
+    blobs = store([*PROBE_MODULE.blobs, large, small])
+    chain = Chain(policy)
+    chain.publish(PROBE_MODULE, blobs)
+    app = chain.create(PROBE_MODULE, blobs)
+
+    executor = chain.block(blobs)
+    with pytest.raises(PolicyLimitExceeded, match="read 20000 bytes"):
+        executor.execute_operation(probe_operation(app, PROBE.ReadBlob(large.id)))
+    executor.close()
+    if store is SizedMemoryBlobs:
+        assert large.id not in blobs.reads, "the bytes were read before the read was charged"
+
+    blobs.reads.clear()
+    executor = chain.block(blobs)
+    executor.execute_operation(probe_operation(app, PROBE.ReadBlob(small.id)))
+    executor.close()
+    assert blobs.reads.count(small.id) == 1, "a blob's bytes are read once"
+    assert chain.total(app) == 5_000
+
+
+def test_an_application_needs_its_module_published_on_the_chain() -> None:
+    blobs = MemoryBlobs(PROBE_MODULE.blobs)  # stored here, but never published by a block
+    chain = Chain()
+    executor = chain.block(blobs)
+    with pytest.raises(ModuleNotPublished, match="PublishModule first"):
+        executor.execute_operation(create_operation(PROBE_MODULE, 0))
+    executor.close()
+    assert chain.state.applications.count() == 0
+
+    chain.publish(PROBE_MODULE, blobs)
+    app = chain.create(PROBE_MODULE, blobs, start=3)
+    assert chain.total(app) == 3
+
+
+def test_a_failed_instantiation_leaves_no_application_behind() -> None:
+    blobs = MemoryBlobs(CATCHER_MODULE.blobs)
+    chain = Chain()
+    chain.publish(CATCHER_MODULE, blobs)
+    executor = chain.block(blobs)
+    with pytest.raises(ContractFailed, match="negative start"):
+        executor.execute_operation(create_operation(CATCHER_MODULE, -1))
+    executor.close()
+    assert chain.state.applications.count() == 0
+    assert chain.state.application_states.count() == 0
+
+
+def test_a_module_without_a_contract_class_registers_nothing() -> None:
+    sources = SOURCES | {"contract": "from __future__ import annotations\n"}
+    module = pack_application_sources(sources)
+    blobs = MemoryBlobs(module.blobs)
+    chain = Chain()
+    chain.publish(module, blobs)
+    executor = chain.block(blobs)
+    with pytest.raises(InvalidModule, match="exactly one Contract subclass"):
+        executor.execute_operation(create_operation(module, 0))
+    executor.close()
+    assert chain.state.applications.count() == 0
+
+
+def test_recording_a_failed_transactions_fuel_cannot_hide_its_error() -> None:
+    blobs = MemoryBlobs(CATCHER_MODULE.blobs)
+    chain = Chain()
+    chain.publish(CATCHER_MODULE, blobs)
+    app = chain.create(CATCHER_MODULE, blobs)
+    executor = chain.block(blobs)
+
+    def refuse(fuel: int) -> None:
+        raise PolicyLimitExceeded(f"refused {fuel}")
+
+    executor.user.tracker.add_fuel = refuse  # type: ignore[method-assign]
+    with pytest.raises(ContractFailed, match="the catcher adds nothing"):
+        executor.execute_operation(probe_operation(app, PROBE.Add(1)))
+    executor.close()

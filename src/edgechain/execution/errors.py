@@ -142,3 +142,7 @@ class InvalidApplicationData(ExecutionError):
 class ContractTimedOut(ExecutionError):
     """Contract code ran past the validator's wall-clock backstop. Unlike `OutOfFuel` this is
     not deterministic: a validator that sees it should not vote for the block, not record it."""
+
+
+class ModuleNotPublished(ExecutionError):
+    """A CreateApplication for a module that no block of this chain has published (PublishModule)."""

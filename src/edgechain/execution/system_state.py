@@ -7,7 +7,7 @@ chain's blocks.
 
 from __future__ import annotations
 
-from edgechain.base.identifiers import AccountOwner, BlobId, ChainId
+from edgechain.base.identifiers import AccountOwner, BlobId, ChainId, ModuleId
 from edgechain.base.values import Amount, Epoch, Timestamp
 from edgechain.execution.committee import Committee
 from edgechain.execution.description import ChainDescription, InitialChainConfig
@@ -52,6 +52,8 @@ class SystemExecutionStateView(CompositeView):
         """(Admin chain.) Chains told about new and removed committees."""
         self.published_blobs = self.set("published_blobs", BlobId)
         """Blobs this chain's blocks published."""
+        self.published_modules = self.set("published_modules", ModuleId)
+        """Application modules this chain's blocks published (checked by PublishModule)."""
 
     def is_active(self) -> bool:
         """Whether the chain has been opened (it has a description)."""

@@ -8,18 +8,25 @@ left), and every application it touches runs in that application's `ContractSand
 (loaded fresh for each block, so module-level objects never outlive a block) with a
 `ContractRuntimeImpl` that charges before it acts. Any error fails the transaction, and
 ``execute_block`` then rolls back the whole block: nothing the contract wrote persists.
+
+A blob this validator does not store (a data blob a contract reads, another application's
+bytecode) depends on the validator, not on the chain: `BlobsNotFound` is then fatal to the
+transaction (contract code cannot catch it), the block fails here and this validator does
+not vote; the client uploads the blob and asks again.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from edgechain.base import encoding
+import cbor2
+
 from edgechain.base.crypto import CryptoHash
-from edgechain.base.encoding import decode, encode
+from edgechain.base.encoding import decode, to_plain
 from edgechain.base.errors import EdgechainError, EncodingError
 from edgechain.base.identifiers import (
     Account,
@@ -35,13 +42,14 @@ from edgechain.execution.applications import (
     contract_blob_id,
     service_blob_id,
 )
-from edgechain.execution.blobs import BlobChecker, BlobReader
+from edgechain.execution.blobs import BlobChecker, BlobReader, stored_blob_size
 from edgechain.execution.errors import (
     ApplicationReentrancy,
     BlobNotListed,
     BlobsNotFound,
     InvalidApplicationData,
     InvalidModule,
+    ModuleNotPublished,
     SandboxViolation,
     UnauthorizedOperation,
     UnknownApplication,
@@ -73,23 +81,29 @@ _READABLE_BLOB_TYPES = (BlobType.DATA, BlobType.MANIFEST)
 
 _COMPILED_CACHE_SIZE = 64
 _compiled_contracts: OrderedDict[CryptoHash, CompiledContract] = OrderedDict()
+_compiled_contracts_lock = threading.Lock()
+"""Guards ``_compiled_contracts``: worker shards execute blocks in several threads."""
 
 
 def compiled_contract(content: bytes, blob_hash: CryptoHash) -> CompiledContract:
     """The contract packed in a contract blob, checked and compiled (cached by blob hash).
 
-    Compiled code is immutable, so sharing it between blocks is safe; each block still
-    loads its own `ContractSandbox` (fresh module objects).
+    Compiled code is immutable, so sharing it between blocks and threads is safe; each
+    block still loads its own `ContractSandbox` (fresh module objects). Compilation runs
+    outside the cache's lock (two threads may compile the same blob; both results are equal).
     """
-    cached = _compiled_contracts.get(blob_hash)
-    if cached is not None:
-        _compiled_contracts.move_to_end(blob_hash)
-        return cached
+    with _compiled_contracts_lock:
+        cached = _compiled_contracts.get(blob_hash)
+        if cached is not None:
+            _compiled_contracts.move_to_end(blob_hash)
+            return cached
     sources = unpack_sources(content, BlobType.CONTRACT_BYTECODE)
     compiled = compile_contract(sources)
-    _compiled_contracts[blob_hash] = compiled
-    if len(_compiled_contracts) > _COMPILED_CACHE_SIZE:
-        _compiled_contracts.popitem(last=False)
+    with _compiled_contracts_lock:
+        _compiled_contracts[blob_hash] = compiled
+        _compiled_contracts.move_to_end(blob_hash)
+        while len(_compiled_contracts) > _COMPILED_CACHE_SIZE:
+            _compiled_contracts.popitem(last=False)
     return compiled
 
 
@@ -152,26 +166,61 @@ class UserExecution:
         self._blob_checker = blob_checker
         self._blob_source = blob_source
         self._loaded: dict[ApplicationId, LoadedContract] = {}
+        self._read_ahead: tuple[BlobId, bytes] | None = None
 
     def close(self) -> None:
         """Unload every sandbox of this block."""
-        if not self._loaded:
-            return
         for loaded in self._loaded.values():
             loaded.sandbox.close()
         self._loaded.clear()
-        _forget_encoding_caches()
+        self._read_ahead = None
 
     # -- blobs
 
-    def read_blob(self, blob_id: BlobId) -> bytes:
-        """A stored blob's bytes; BlobsNotFound when this node lacks it."""
-        if self._blob_source is None or list(self._blob_checker([blob_id])):
+    def _stored_blob_reader(self, blob_id: BlobId) -> BlobReader:
+        """The reader of a blob this node stores; BlobsNotFound when it does not (checked first)."""
+        reader = self._blob_source
+        if reader is None or list(self._blob_checker([blob_id])):
             raise BlobsNotFound([blob_id])
+        return reader
+
+    def blob_size(self, blob_id: BlobId) -> int:
+        """The size of a stored blob, before its bytes are read; BlobsNotFound when it is not stored.
+
+        Where the reader cannot tell a size without reading, the bytes are read now and kept
+        for the next ``read_blob`` of the same blob (read once, handed out after the charge).
+        """
+        size = stored_blob_size(self._stored_blob_reader(blob_id), blob_id)
+        if size is not None:
+            return size
+        content = self.read_blob(blob_id)
+        self._read_ahead = (blob_id, content)
+        return len(content)
+
+    def read_blob(self, blob_id: BlobId) -> bytes:
+        """A stored blob's bytes; BlobsNotFound when this node lacks it or cannot read it."""
+        reader = self._stored_blob_reader(blob_id)
+        read_ahead, self._read_ahead = self._read_ahead, None
+        if read_ahead is not None and read_ahead[0] == blob_id:
+            return read_ahead[1]
         try:
-            return self._blob_source.read_blob(blob_id).content
-        except EdgechainError as error:
+            return reader.read_blob(blob_id).content
+        except EdgechainError as error:  # e.g. the storage found the file corrupt
             raise BlobsNotFound([blob_id]) from error
+
+    def abort_transaction(self, transaction: Transaction, error: BlobsNotFound) -> NoReturn:
+        """Raise ``error``, fatal to ``transaction``: no contract on its call stack can catch it.
+
+        For what depends on this validator rather than on the chain (a blob it lacks): the
+        block fails here, whatever the contracts would do, and the validator does not vote.
+        """
+        if transaction.failure is None:
+            transaction.failure = error
+        for application_id in transaction.call_stack:
+            loaded = self._loaded.get(application_id)
+            if loaded is not None:
+                loaded.sandbox.guards.record_fatal(error)
+        raise error
 
     # -- modules and applications
 
@@ -190,12 +239,26 @@ class UserExecution:
         compiled_contract(contract, module_id.contract_blob_hash)  # SandboxViolation: refused
         for blob_id in (contract_blob_id(module_id), service_blob_id(module_id)):
             self.state.system.published_blobs.insert(blob_id)
+        self.state.system.published_modules.insert(module_id)
         return []
 
     def create_application(
         self, operation: CreateApplication, operation_index: int
     ) -> list[OutgoingMessage]:
-        """Register a new application and run its ``instantiate``; return what it sends."""
+        """Create an application and run its ``instantiate``; return what it sends.
+
+        Checks first (the module was published on this chain by an earlier operation, the
+        required applications are known), then loads the contract (bytecode, compilation,
+        module bodies, the contract class) before anything is registered; only then is the
+        application registered and instantiated. If instantiation fails, the registration
+        and the application's storage are removed again (and the block fails).
+        """
+        module_id = operation.module_id
+        if not self.state.system.published_modules.contains(module_id):
+            raise ModuleNotPublished(
+                f"CreateApplication on chain {self.block.chain_id} at height {self.block.height}:"
+                f" module {module_id} was not published on this chain (PublishModule first)"
+            )
         for required in operation.required_application_ids:
             if not self.state.applications.contains(required):
                 raise UnknownApplication(
@@ -211,15 +274,20 @@ class UserExecution:
             required_application_ids=list(operation.required_application_ids),
         )
         application_id = description.application_id()
-        self.read_blob(service_blob_id(operation.module_id))  # the module must be stored here
-        self.state.applications.insert(application_id, description)
+        if self.state.applications.contains(application_id):
+            raise InvalidApplicationData(
+                f"CreateApplication on chain {self.block.chain_id}: application {application_id}"
+                " already exists"
+            )
         argument = operation.instantiation_argument
 
         def instantiate(contract: Any, abi: Any) -> None:
             contract.instantiate(_decode(argument, abi.InstantiationArgument, "argument"))
 
-        return self._run_transaction(
-            lambda transaction: self._invoke(
+        def create(transaction: Transaction) -> None:
+            self._load(application_id, transaction.meter, description)
+            self.state.applications.insert(application_id, description)
+            self._invoke(
                 transaction,
                 application_id,
                 self.block.authenticated_signer,
@@ -227,7 +295,22 @@ class UserExecution:
                 None,
                 instantiate,
             )
-        )
+
+        try:
+            return self._run_transaction(create)
+        except BaseException:
+            self._forget_application(application_id)
+            raise
+
+    def _forget_application(self, application_id: ApplicationId) -> None:
+        """Undo a failed creation: the registration, the storage, the loaded sandbox."""
+        if self.state.applications.contains(application_id):
+            self.state.applications.remove(application_id)
+        if self.state.application_states.contains(application_id):
+            self.state.application_states.remove_entry(application_id)
+        loaded = self._loaded.pop(application_id, None)
+        if loaded is not None:
+            loaded.sandbox.close()
 
     def execute_operation(
         self, application_id: ApplicationId, payload: bytes
@@ -275,6 +358,11 @@ class UserExecution:
     # -- transactions
 
     def _run_transaction(self, body: Callable[[Transaction], Any]) -> list[OutgoingMessage]:
+        """Run ``body`` as one transaction; on success record its fuel in the block's tracker.
+
+        A failed transaction fails the block, so its fuel is not recorded: recording it could
+        only raise a second error that hides the first.
+        """
         transaction = Transaction(FuelMeter(self.tracker.transaction_fuel_limit()))
         try:
             body(transaction)
@@ -282,14 +370,22 @@ class UserExecution:
                 raise transaction.failure
         finally:
             transaction.active = False
-            self.tracker.add_fuel(transaction.meter.used)
+        self.tracker.add_fuel(transaction.meter.used)
         return transaction.outgoing
 
-    def _load(self, application_id: ApplicationId, meter: FuelMeter) -> LoadedContract:
+    def _load(
+        self,
+        application_id: ApplicationId,
+        meter: FuelMeter,
+        description: ApplicationDescription | None = None,
+    ) -> LoadedContract:
+        """The application's contract for this block, loaded once (its module bodies charged to
+        ``meter``). ``description``: an application being created, not yet registered."""
         loaded = self._loaded.get(application_id)
         if loaded is not None:
             return loaded
-        description = self.state.applications.get(application_id)
+        if description is None:
+            description = self.state.applications.get(application_id)
         if description is None:
             raise UnknownApplication(
                 f"application {application_id} is not known on chain {self.block.chain_id}"
@@ -345,30 +441,6 @@ class UserExecution:
             runtime._active = False
 
 
-ENCODING_CACHE_BOUND = 2048
-"""Entries the canonical encoding's per-class caches may hold before they are emptied."""
-
-
-def _forget_encoding_caches() -> None:
-    """Bound the canonical encoding's per-class caches, which keep every block's contract classes.
-
-    ``edgechain.base.encoding`` memoizes field names and type hints per class with
-    ``functools.cache``; every block loads fresh contract classes, so the caches (and, through
-    the classes, their modules) would grow by a few entries per block forever. They offer
-    no per-entry removal, so they are emptied once they pass ``ENCODING_CACHE_BOUND``
-    entries (refilling them costs a few milliseconds).
-    """
-    caches: list[Any] = [
-        getattr(encoding, name)
-        for name in ("_field_names", "_hints", "_is_transparent")
-        if hasattr(getattr(encoding, name, None), "cache_clear")
-    ]
-    if max((cache.cache_info().currsize for cache in caches), default=0) <= ENCODING_CACHE_BOUND:
-        return
-    for cache in caches:
-        cache.cache_clear()
-
-
 def _decode(payload: bytes, value_type: Any, what: str) -> Any:
     try:
         return decode(payload, value_type)
@@ -378,13 +450,73 @@ def _decode(payload: bytes, value_type: Any, what: str) -> Any:
         ) from error
 
 
-def _encode(value: Any, value_type: Any, what: str) -> bytes:
+def _head_size(argument: int) -> int:
+    """Bytes of a CBOR head (major type and argument) in canonical form."""
+    if argument < 24:
+        return 1
+    if argument < 1 << 8:
+        return 2
+    if argument < 1 << 16:
+        return 3
+    if argument < 1 << 32:
+        return 5
+    return 9
+
+
+def canonical_size(plain: Any) -> int | None:
+    """The length of ``cbor2.dumps(plain, canonical=True)``, computed without encoding.
+
+    ``plain`` is what ``to_plain`` returns (None, bool, int, str, bytes, lists, dicts). Sizes
+    are read with the builtin types' own methods, so a subclass cannot lie about them.
+    None for a value of another kind (the caller then encodes before it can charge).
+    """
+    total = 0
+    pending = [plain]
+    while pending:
+        item = pending.pop()
+        if item is None or item is True or item is False:
+            total += 1
+        elif isinstance(item, int):
+            magnitude = item if item >= 0 else -1 - item
+            if magnitude < 1 << 64:
+                total += _head_size(magnitude)
+            else:  # a bignum: tag 2 or 3, then the magnitude's big-endian bytes
+                length = (int.bit_length(magnitude) + 7) // 8
+                total += 1 + _head_size(length) + length
+        elif isinstance(item, bytes):
+            length = bytes.__len__(item)
+            total += _head_size(length) + length
+        elif isinstance(item, str):
+            length = str.__len__(item) if str.isascii(item) else len(str.encode(item, "utf-8"))
+            total += _head_size(length) + length
+        elif type(item) is list:
+            total += _head_size(list.__len__(item))
+            pending.extend(item)
+        elif type(item) is dict:
+            total += _head_size(dict.__len__(item))
+            pending.extend(dict.keys(item))
+            pending.extend(dict.values(item))
+        else:
+            return None
+    return total
+
+
+def _encode_charged(value: Any, value_type: Any, what: str, charge: Callable[[int], None]) -> bytes:
+    """Encode ``value`` canonically as ``value_type``, calling ``charge(size)`` with the encoded
+    size *before* the bytes are produced (the size is computed from the plain value)."""
     try:
-        return encode(value, value_type)
-    except EncodingError as error:
+        plain = to_plain(value, value_type)
+        size = canonical_size(plain)
+        if size is not None:
+            charge(size)
+        payload: bytes = cbor2.dumps(plain, canonical=True)
+    except (EncodingError, cbor2.CBOREncodeError, TypeError, ValueError, OverflowError) as error:
         raise InvalidApplicationData(
             f"{what} cannot be encoded as the ABI says: {error}"
         ) from error
+    if size is None:
+        charge(len(payload))
+    return payload
 
 
 def _find_contract_class(module: Any) -> Any:
@@ -462,6 +594,10 @@ class ContractRuntimeImpl:
             raise SandboxViolation("use of a contract runtime after its transaction ended")
         self._transaction.meter.charge(fuel)
 
+    def _charge_bytes(self, size: int) -> None:
+        """Charge for ``size`` bytes of an encoded message or call (before they are encoded)."""
+        self._charge(size // STATE_BYTES_PER_FUEL)
+
     # -- facts
 
     def chain_id(self) -> ChainId:
@@ -526,8 +662,7 @@ class ContractRuntimeImpl:
             raise InvalidApplicationData(
                 f"send_message destination must be a ChainId, got {destination!r}"
             )
-        payload = _encode(message, self._loaded.abi.Message, "message")
-        self._charge(len(payload) // STATE_BYTES_PER_FUEL)
+        payload = _encode_charged(message, self._loaded.abi.Message, "message", self._charge_bytes)
         self._transaction.outgoing.append(
             OutgoingMessage(
                 destination=destination,
@@ -562,9 +697,11 @@ class ContractRuntimeImpl:
                 f"application {self._application_id} calls {application_id}, unknown on"
                 f" chain {execution.block.chain_id}"
             )
-        callee = execution._load(application_id, transaction.meter)
-        payload = _encode(operation, callee.abi.Operation, "call")
-        self._charge(len(payload) // STATE_BYTES_PER_FUEL)
+        try:
+            callee = execution._load(application_id, transaction.meter)
+        except BlobsNotFound as error:  # its bytecode is not stored here
+            execution.abort_transaction(transaction, error)
+        payload = _encode_charged(operation, callee.abi.Operation, "call", self._charge_bytes)
 
         def operate(contract: Any, abi: Any) -> Any:
             return contract.execute_operation(_decode(payload, abi.Operation, "call"))
@@ -581,18 +718,29 @@ class ContractRuntimeImpl:
     # -- blobs
 
     def read_data_blob(self, blob_id: BlobId) -> bytes:
+        self._charge_blob_read(blob_id, "read_data_blob")
+        try:
+            return self._execution.read_blob(blob_id)
+        except BlobsNotFound as error:
+            self._execution.abort_transaction(self._transaction, error)
+
+    def assert_data_blob_exists(self, blob_id: BlobId) -> None:
+        self._charge_blob_read(blob_id, "assert_data_blob_exists")
+
+    def _charge_blob_read(self, blob_id: BlobId, what: str) -> None:
+        """Check the blob id, check that the blob is stored here (fatal if not), and charge
+        for reading it by its size: all before any of its bytes are read."""
         self._charge(RUNTIME_CALL_FUEL)
         if not isinstance(blob_id, BlobId) or blob_id.blob_type not in _READABLE_BLOB_TYPES:
             raise InvalidApplicationData(
-                f"read_data_blob needs a data or manifest blob id, got {blob_id!r}"
+                f"{what} needs a data or manifest blob id, got {blob_id!r}"
             )
-        content = self._execution.read_blob(blob_id)
-        self._charge(len(content) // BLOB_BYTES_PER_FUEL)
-        self._execution.tracker.charge_read(len(content))
-        return content
-
-    def assert_data_blob_exists(self, blob_id: BlobId) -> None:
-        self.read_data_blob(blob_id)
+        try:
+            size = self._execution.blob_size(blob_id)
+        except BlobsNotFound as error:
+            self._execution.abort_transaction(self._transaction, error)
+        self._charge(size // BLOB_BYTES_PER_FUEL)
+        self._execution.tracker.charge_read(size)
 
     # -- tokens
 

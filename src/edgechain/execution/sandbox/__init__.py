@@ -88,8 +88,10 @@ thread more than ~800 frames deep while a contract runs would see a `RecursionEr
 or host code such as decoding an operation into a contract ABI class) with `meter` charged;
 contract code run outside such a call is a violation. A contract's own exceptions become
 `ContractFailed` (the message is kept only when it is plain data); `OutOfFuel` and
-`SandboxViolation` are raised as such even when contract code caught them; other edgechain
-errors raised by the runtime pass through.
+`SandboxViolation` are raised as such even when contract code caught them, and so is an error
+the runtime made fatal with `SandboxGuards.record_fatal` (`BlobsNotFound`: a blob this
+validator does not store, which must fail the block here, never become an outcome); other
+edgechain errors raised by the runtime pass through.
 
 **Backstop.** `ContractSandbox(compiled, wall_clock_limit=seconds)` stops a call that runs
 longer with `ContractTimedOut`, at the next statement block. It is not deterministic: it

@@ -267,6 +267,13 @@ class SandboxGuards:
             self.fatal = error
         raise error
 
+    def record_fatal(self, error: Exception) -> None:
+        """Make a host-side ``error`` fatal for the running call: every later hook (an
+        ``except`` handler included) raises it, so contract code cannot catch it. For errors
+        that depend on the validator rather than on the chain (a blob it does not store)."""
+        if self.fatal is None:
+            self.fatal = error
+
     def charge(self, amount: int) -> None:
         """Charge `amount` fuel to the running call's meter; exhaustion is fatal."""
         meter = self.meter
