@@ -29,6 +29,7 @@ from edgechain.core.client import ChainClient
 from edgechain.core.wallet import Wallet
 from edgechain.execution.ownership import ChainOwnership
 from edgechain.rpc.protocol import CBOR_CONTENT_TYPE, check_loopback_host
+from edgechain.rpc.server import read_body
 
 MAX_CLAIM_BODY = 4096
 """Largest claim request body, in bytes."""
@@ -64,9 +65,10 @@ def build_faucet_app(faucet: Faucet) -> Starlette:
         return Response(genesis_bytes, media_type=CBOR_CONTENT_TYPE)
 
     async def claim(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_CLAIM_BODY:
-            return JSONResponse({"error": "request too large"}, status_code=413)
+        try:
+            body = await read_body(request, MAX_CLAIM_BODY)
+        except EdgechainError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=413)
         try:
             public_key = PublicKey.from_hex(str(json.loads(body)["public_key"]))
         except (ValueError, KeyError, TypeError, EdgechainError) as exc:

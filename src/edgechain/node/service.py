@@ -49,6 +49,7 @@ from edgechain.core.wallet import Wallet
 from edgechain.execution.operations import Operation, PublishDataBlob, Transfer
 from edgechain.rpc.client import RemoteValidatorNode
 from edgechain.rpc.protocol import NewBlock, check_loopback_host
+from edgechain.rpc.server import read_body
 from edgechain.storage.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -367,9 +368,10 @@ def build_node_app(node: NodeService) -> Starlette:
             application_id = ApplicationId.from_hex(request.path_params["application_id"])
         except (ValueError, EdgechainError) as exc:
             return JSONResponse({"errors": [{"message": f"bad path: {exc}"}]}, status_code=400)
-        body = await request.body()
-        if len(body) > MAX_APPLICATION_REQUEST:
-            return JSONResponse({"errors": [{"message": "request too large"}]}, status_code=413)
+        try:
+            body = await read_body(request, MAX_APPLICATION_REQUEST)
+        except EdgechainError as exc:
+            return JSONResponse({"errors": [{"message": str(exc)}]}, status_code=413)
         try:
             payload = json.loads(body)
             if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
