@@ -131,6 +131,12 @@ def test_node_service_end_to_end(tmp_path: Path) -> None:
             recipient = network.user_chain_ids[1].hash.hex()
             moved = (await http.post("/", json={"query": f'mutation {{ transfer(chainId: "{chain}", recipient: "{recipient}", amount: "1.5") }}'})).json()
             assert len(moved["data"]["transfer"]) == 64
+            apps = (await http.post("/", json={"query": f'{{ applications(chainId: "{chain}") {{ applicationId creatorBlockHeight }} }}'})).json()
+            assert apps["data"]["applications"] == [{"applicationId": application, "creatorBlockHeight": 1}]
+            opened = (await http.post("/", json={"query": f'mutation {{ openChain(chainId: "{chain}", balance: "3") }}'})).json()
+            child = opened["data"]["openChain"]
+            child_info = (await http.post("/", json={"query": f'{{ chain(chainId: "{child}") {{ balance owned nextBlockHeight }} }}'})).json()
+            assert child_info["data"]["chain"] == {"balance": "3.", "owned": True, "nextBlockHeight": 1}
         finally:
             await http.aclose()
 

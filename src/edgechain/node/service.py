@@ -36,7 +36,7 @@ from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 
 from edgechain.base.blobs import Blob
-from edgechain.base.crypto import CryptoHash
+from edgechain.base.crypto import CryptoHash, KeyPair
 from edgechain.base.errors import EdgechainError
 from edgechain.base.identifiers import Account, AccountOwner, ApplicationId, BlobId, ChainId
 from edgechain.base.values import Amount
@@ -46,7 +46,8 @@ from edgechain.core.client import ChainClient
 from edgechain.core.errors import ClientError
 from edgechain.core.follower import ChainFollower
 from edgechain.core.wallet import Wallet
-from edgechain.execution.operations import Operation, PublishDataBlob, Transfer
+from edgechain.execution.operations import OpenChain, Operation, PublishDataBlob, Transfer
+from edgechain.execution.ownership import ChainOwnership
 from edgechain.rpc.client import RemoteValidatorNode
 from edgechain.rpc.protocol import NewBlock, check_loopback_host
 from edgechain.rpc.server import read_body
@@ -115,6 +116,17 @@ class NodeService:
             self.wallet.update_from_client(client)
             self.wallet.save()
             return certificate
+
+    async def open_chain(self, parent_id: ChainId, balance: Amount) -> ChainId:
+        """Open a child chain owned by a new key (kept in the wallet) and take its opening message."""
+        key_pair = KeyPair.generate()
+        ownership = ChainOwnership.single(AccountOwner.from_public_key(key_pair.public_key))
+        certificate = await self.execute(parent_id, [OpenChain(ownership, balance)])
+        chain_id = ChainId.child(parent_id, certificate.executed_block.block.height, 0)
+        self.wallet.add_chain(chain_id, key_pair)
+        self.wallet.save()
+        await self.process_inbox(chain_id)
+        return chain_id
 
     async def followed_chain(self, chain_id: ChainId) -> Any:
         async with self.state_lock:
@@ -209,6 +221,16 @@ class BlobSummary:
 
 
 @strawberry.type
+class ApplicationSummary:
+    """An application known on a chain."""
+
+    application_id: str
+    module_id: str
+    creator_chain_id: str
+    creator_block_height: int
+
+
+@strawberry.type
 class BlockEvent:
     """A new block on a chain (pushed by the validators)."""
 
@@ -285,6 +307,20 @@ class Query:
         return [_block(certificate) for certificate in reversed(certificates)]
 
     @strawberry.field
+    async def applications(self, info: strawberry.Info, chain_id: str) -> list[ApplicationSummary]:
+        node = _node(info)
+        chain = await node.followed_chain(_chain_id(chain_id))
+        return [
+            ApplicationSummary(
+                application_id=str(application_id),
+                module_id=f"{d.module_id.contract_blob_hash.hex()}:{d.module_id.service_blob_hash.hex()}",
+                creator_chain_id=d.creator_chain_id.hash.hex(),
+                creator_block_height=d.block_height.value,
+            )
+            for application_id, d in chain.execution_state.applications.items()
+        ]
+
+    @strawberry.field
     async def certificate(self, info: strawberry.Info, hash: str) -> BlockSummary | None:
         node = _node(info)
         try:
@@ -322,6 +358,11 @@ class Mutation:
     async def process_inbox(self, info: strawberry.Info, chain_id: str) -> str | None:
         certificate = await _node(info).process_inbox(_chain_id(chain_id))
         return certificate.hash().hex() if certificate is not None else None
+
+    @strawberry.mutation
+    async def open_chain(self, info: strawberry.Info, chain_id: str, balance: str = "0") -> str:
+        """Open a chain owned by a new key of this wallet; returns its id."""
+        return (await _node(info).open_chain(_chain_id(chain_id), Amount.from_tokens(balance))).hash.hex()
 
     @strawberry.mutation
     async def publish_data_blob(self, info: strawberry.Info, chain_id: str, bytes_hex: str) -> str:
