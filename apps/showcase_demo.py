@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from starlette.applications import Starlette
@@ -94,6 +94,22 @@ def smollm2_path() -> Path:
 # -- the node: a local network, queries, blocks, notifications ------------------------------
 
 
+class ShowcaseBackend(Protocol):
+    """What the showcase flow needs of a node (`ShowcaseNode` or `RealStackNode`)."""
+
+    applications: dict[str, str]
+
+    def config(self) -> dict[str, Any]: ...
+
+    async def query(
+        self, chain_id: ChainId, application_id: ApplicationId, request: Any
+    ) -> dict[str, Any]: ...
+
+    async def open_stream(
+        self, chain_id: ChainId, application_id: ApplicationId, request: Any
+    ) -> Iterator[str]: ...
+
+
 class ShowcaseNode:
     """Answers application queries over a local network and turns mutations into blocks.
 
@@ -141,7 +157,7 @@ class ShowcaseNode:
                 return
 
     def notify(self, certificate: Certificate) -> None:
-        block = certificate.value.executed_block.block
+        block = certificate.executed_block.block
         event = {
             "type": "newBlock",
             "chainId": str(block.chain_id),
@@ -173,7 +189,7 @@ class ShowcaseNode:
                 )
                 response["blockHash"] = certificate.value.hash().hex()
                 response["block"] = {
-                    "height": certificate.value.executed_block.block.height.value,
+                    "height": certificate.executed_block.block.height.value,
                     "hash": certificate.value.hash().hex(),
                 }
                 await self.after_block(certificate)
@@ -531,7 +547,7 @@ async def build_showcase(
     return node, result
 
 
-async def tell_story(node: ShowcaseNode, result: ShowcaseResult, out_stream: Any) -> None:
+async def tell_story(node: ShowcaseBackend, result: ShowcaseResult, out_stream: Any) -> None:
     """Stream one story from the llm application to ``out_stream``."""
     chain_id = ChainId.from_hex(node.config()["chains"][0]["chainId"])
     request = {
@@ -565,7 +581,9 @@ async def tell_story(node: ShowcaseNode, result: ShowcaseResult, out_stream: Any
     )
 
 
-async def mint_nft(node: ShowcaseNode, result: ShowcaseResult, out: Callable[[str], None]) -> None:
+async def mint_nft(
+    node: ShowcaseBackend, result: ShowcaseResult, out: Callable[[str], None]
+) -> None:
     """Mint one NFT on the first chain and print its content."""
     config = node.config()
     chain_id = ChainId.from_hex(config["chains"][0]["chainId"])
