@@ -89,6 +89,26 @@ def test_gallery_mints_through_the_form_and_shows_the_content(
     assert page.locator("article.nft").count() == 2
     assert page.inner_text("#status") == "live"
     page.screenshot(path=str(ARTIFACTS / "gallery.png"), full_page=True)
+
+    # Transfer it to Bob's chain from the card's form; Bob's gallery shows the same content.
+    card.locator("summary").click()
+    bob = card.locator("[data-testid=transfer-chain] option").nth(1)
+    bob_chain = bob.get_attribute("value")
+    card.locator("[data-testid=transfer-chain]").select_option(bob_chain)
+    bob_owner = card.locator("[data-testid=transfer-owner]").input_value()
+    card.locator("button", has_text="Transfer").click()
+    page.locator("article.nft h3", has_text="Comet").wait_for(state="detached", timeout=60_000)
+    assert page.locator("article.nft").count() == 1
+    url = showcase.gallery_url.replace(
+        f"chain={showcase.gallery_url.split('chain=')[1][:64]}", f"chain={bob_chain}"
+    )
+    page.goto(f"{url}&owner={bob_owner}")
+    received = page.locator("article.nft", has=page.locator("h3", has_text="Comet"))
+    received.wait_for(timeout=120_000)  # the node takes it from Bob's inbox by itself
+    received.locator(".content:not(.pending)").wait_for(timeout=120_000)
+    assert received.locator("[data-testid=nft-content]").inner_text() == previewed
+    page.wait_for_selector("[data-testid=model-name]", timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "gallery-bob.png"), full_page=True)
     assert errors == []
     page.close()
 
