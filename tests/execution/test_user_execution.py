@@ -421,3 +421,171 @@ def test_recording_a_failed_transactions_fuel_cannot_hide_its_error() -> None:
     with pytest.raises(ContractFailed, match="the catcher adds nothing"):
         executor.execute_operation(probe_operation(app, PROBE.Add(1)))
     executor.close()
+
+
+def test_the_compiled_contract_cache_is_safe_across_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import threading
+    import time
+    from collections import OrderedDict
+
+    from edgechain.base.blobs import Blob
+    from edgechain.base.identifiers import BlobType
+    from edgechain.execution import user_execution
+    from edgechain.execution.modules import pack_sources
+
+    class SlowCache(OrderedDict[Any, Any]):
+        """Lets other threads run between a lookup and what follows it: races show up."""
+
+        def get(self, key: Any, default: Any = None) -> Any:
+            value = super().get(key, default)
+            time.sleep(0.0002)
+            return value
+
+    monkeypatch.setattr(user_execution, "_COMPILED_CACHE_SIZE", 2)
+    monkeypatch.setattr(user_execution, "_compiled_contracts", SlowCache())
+    contracts = [
+        Blob(
+            BlobType.CONTRACT_BYTECODE,
+            pack_sources({"abi": "", "contract": f"VALUE = {index}\n", "state": ""}),
+        )
+        for index in range(4)
+    ]
+    hashes = [blob.id.hash for blob in contracts]
+    failures: list[BaseException] = []
+
+    def hammer(offset: int) -> None:
+        try:
+            for step in range(150):
+                index = (step * (offset + 1) + offset) % len(contracts)
+                user_execution.compiled_contract(contracts[index].content, hashes[index])
+        except BaseException as error:  # collected, reported below
+            failures.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show up
+    try:
+        threads = [threading.Thread(target=hammer, args=(offset,)) for offset in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
+    assert len(user_execution._compiled_contracts) <= 2
+
+
+def test_running_many_blocks_does_not_keep_their_contract_classes_alive() -> None:
+    import gc
+
+    def live_contract_classes() -> int:
+        """Classes that contract modules defined and that are still alive (with their modules'
+        globals: a class's methods hold them)."""
+        gc.collect()
+        return sum(
+            1
+            for value in gc.get_objects()
+            if isinstance(value, type) and value.__module__.startswith("edgechain_sandbox_")
+        )
+
+    blobs = MemoryBlobs(PROBE_MODULE.blobs)
+    chain = Chain()
+    chain.publish(PROBE_MODULE, blobs)
+    app = chain.create(PROBE_MODULE, blobs)
+    before = live_contract_classes()
+    for _ in range(50):
+        executor = chain.block(blobs)
+        executor.execute_operation(probe_operation(app, PROBE.Add(1)))
+        executor.close()
+    assert chain.total(app) == 50
+    # Each block loaded fresh classes (the contract's, its state's, its ABI's); none survive.
+    assert live_contract_classes() <= before
+
+
+def plain_values() -> Any:
+    from hypothesis import strategies as st
+
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.integers(min_value=-(2**200), max_value=2**200)
+        | st.sampled_from([23, 24, 255, 256, 2**16 - 1, 2**16, 2**32 - 1, 2**32, 2**64 - 1, 2**64])
+        | st.binary(max_size=300)
+        | st.text(max_size=40)
+    )
+    return st.recursive(
+        scalars,
+        lambda children: (
+            st.lists(children, max_size=30)
+            | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=30)
+        ),
+        max_leaves=25,
+    )
+
+
+def test_canonical_size_is_the_length_of_the_canonical_encoding() -> None:
+    import cbor2
+    from hypothesis import given, settings
+
+    from edgechain.execution.user_execution import canonical_size
+
+    @settings(max_examples=50, deadline=None)
+    @given(plain_values())
+    def check(plain: Any) -> None:
+        assert canonical_size(plain) == len(cbor2.dumps(plain, canonical=True))
+        negated = [-1 - value for value in (2**64 - 1, 2**64, 2**70)]
+        assert canonical_size(negated) == len(cbor2.dumps(negated, canonical=True))
+
+    check()
+    assert canonical_size(1.5) is None
+
+
+def test_a_message_is_charged_before_it_is_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cbor2
+
+    from edgechain.execution.errors import OutOfFuel as FuelExhausted
+
+    huge = 2**400_000  # 50 kB once encoded: 3125 fuel at 16 bytes per unit
+    blobs = MemoryBlobs(PROBE_MODULE.blobs)
+    chain = Chain()
+    chain.publish(PROBE_MODULE, blobs)
+    app = chain.create(PROBE_MODULE, blobs)
+
+    def fuel_of(value: int) -> int:
+        executor = chain.block(blobs)
+        executor.execute_operation(
+            probe_operation(app, PROBE.Send(chain_id_elsewhere(), value, False))
+        )
+        used = executor.fuel_used
+        executor.close()
+        return used
+
+    small_fuel = fuel_of(1)
+    assert fuel_of(huge) - small_fuel >= 3125
+    encoded: list[int] = []
+    dumps = cbor2.dumps
+
+    def spying_dumps(value: Any, *args: Any, **kwargs: Any) -> bytes:
+        if value == huge or value == [huge]:
+            encoded.append(1)  # the message itself, not the operation that carried it
+        return dumps(value, *args, **kwargs)
+
+    monkeypatch.setattr(cbor2, "dumps", spying_dumps)
+    chain.policy = dataclasses.replace(chain.policy, maximum_fuel_per_transaction=small_fuel + 1000)
+    executor = chain.block(blobs)
+    with pytest.raises(FuelExhausted):
+        executor.execute_operation(
+            probe_operation(app, PROBE.Send(chain_id_elsewhere(), huge, False))
+        )
+    executor.close()
+    assert encoded == [], "the message was encoded before its bytes were paid for"
+
+
+def chain_id_elsewhere() -> Any:
+    from edgechain.base import ChainId
+
+    return ChainId.root(7)
