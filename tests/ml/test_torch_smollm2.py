@@ -7,7 +7,7 @@ run without stopping at end-of-turn as the reference was. Measured (2-core x86, 
 
     products  "Once upon a time"      "The capital of France is"   "def fibonacci(n):"
     kernels   32/32                   parts at 5 (numpy margin .034) parts at 13 (.49)
-    torch     parts at 4 (.23)        32/32                         32/32
+    torch     parts at 4 (.23)        32/32                         parts at 13 (.49)
 
 Steps 5 and 13 are where llama.cpp and transformers part on the same file (reference
 README). All are near-ties under llama.cpp's 8-bit activation rule, which both backends
