@@ -135,3 +135,42 @@ def test_service_runtime_facts_blobs_and_queries_of_other_applications(tmp_path:
         asyncio.run(scenario(tester))
     finally:
         tester.close()
+
+
+def test_a_service_reads_only_data_blobs_and_sees_a_corrupt_blob_as_corrupt(
+    tmp_path: Path,
+) -> None:
+    from block_harness import HERE, PROBE, PROBE_MODULE, Chain, MemoryBlobs
+
+    from edgechain.base import BlockHeight, Timestamp
+    from edgechain.base.blobs import Blob
+    from edgechain.execution.errors import BlobsNotFound, InvalidApplicationData
+    from edgechain.execution.service_runtime import ServiceContext, ServiceRuntimeImpl
+    from edgechain.storage.blob_store import BlobStore
+    from edgechain.storage.db_storage import DbStorage
+    from edgechain.storage.errors import CorruptBlob
+    from edgechain.views import MemoryStore
+
+    chain = Chain()
+    chain.publish(PROBE_MODULE, MemoryBlobs(PROBE_MODULE.blobs))
+    app = chain.create(PROBE_MODULE, MemoryBlobs(PROBE_MODULE.blobs))
+    storage = DbStorage(MemoryStore(), BlobStore(tmp_path, durable=False))
+    model, empty, damaged = Blob.data(b"w" * 100), Blob.data(b""), Blob.data(b"d" * 100)
+    for blob in (*PROBE_MODULE.blobs, model, empty, damaged):
+        storage.write_blob(blob)
+    context = ServiceContext(
+        chain.state, HERE, Timestamp(0),
+        BlockHeight(9), storage, ServiceConfig(),
+    )  # fmt: skip
+    runtime = ServiceRuntimeImpl(context, app, PROBE.ProbeAbi)
+
+    assert bytes(runtime.read_data_blob(model.id)) == model.content
+    assert bytes(runtime.read_data_blob(empty.id)) == b""
+    with pytest.raises(InvalidApplicationData, match="data or manifest blob id"):
+        runtime.read_data_blob(PROBE_MODULE.contract.id)
+    with pytest.raises(BlobsNotFound):
+        runtime.read_data_blob(Blob.data(b"never stored").id)
+    assert storage.blob_store is not None
+    storage.blob_store.blob_path(damaged.id).write_bytes(b"x" * 100)
+    with pytest.raises(CorruptBlob):
+        runtime.read_data_blob(damaged.id)

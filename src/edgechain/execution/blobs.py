@@ -12,8 +12,11 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from edgechain.base.blobs import Blob
-from edgechain.base.identifiers import BlobId
+from edgechain.base.identifiers import BlobId, BlobType
 from edgechain.execution.errors import BlobsNotFound
+
+DATA_BLOB_TYPES = (BlobType.DATA, BlobType.MANIFEST)
+"""Blobs applications may read: data, and the manifests that list a large file's data chunks."""
 
 BlobChecker = Callable[[Sequence[BlobId]], Sequence[BlobId]]
 """Given blob ids, return those this node does NOT hold (empty when all are available)."""

@@ -32,7 +32,7 @@ from edgechain.execution.applications import (
     ApplicationStorageView,
     service_blob_id,
 )
-from edgechain.execution.blobs import BlobReader
+from edgechain.execution.blobs import DATA_BLOB_TYPES, BlobReader, stored_blob_size
 from edgechain.execution.errors import (
     BlobsNotFound,
     FetchRefused,
@@ -229,20 +229,11 @@ class ServiceRuntimeImpl:
         self._context.scheduled.append(UserOperation(self._application_id, payload))
 
     def read_data_blob(self, blob_id: BlobId) -> bytes | memoryview:
-        source = self._context.blob_source
-        if source is None:
-            raise BlobsNotFound([blob_id])
-        for owner in (source, getattr(source, "blob_store", None)):
-            open_blob = getattr(owner, "open_blob", None)
-            if callable(open_blob):
-                try:
-                    return memoryview(open_blob(blob_id))
-                except Exception as error:
-                    raise BlobsNotFound([blob_id]) from error
-        try:
-            return source.read_blob(blob_id).content
-        except Exception as error:
-            raise BlobsNotFound([blob_id]) from error
+        if not isinstance(blob_id, BlobId) or blob_id.blob_type not in DATA_BLOB_TYPES:
+            raise InvalidApplicationData(
+                f"read_data_blob needs a data or manifest blob id, got {blob_id!r}"
+            )
+        return read_stored_blob(self._context.blob_source, blob_id, mapped=True)
 
     def fetch_url(self, url: str) -> bytes:
         return fetch_url(url, self._context.config)
@@ -256,6 +247,36 @@ class ServiceRuntimeImpl:
             return query_service(context, application_id, request)
         finally:
             context.depth -= 1
+
+
+def read_stored_blob(
+    source: BlobReader | None, blob_id: BlobId, *, mapped: bool
+) -> bytes | memoryview:
+    """The bytes of a blob the node stores: a read-only memory map where ``mapped`` and the
+    storage (or its ``blob_store``) can ``open_blob``, else its content.
+
+    BlobsNotFound when the node does not store it (checked first, with the storage's
+    ``contains_blob`` or ``missing_blobs``); the storage's own errors, such as a blob whose
+    file fails its hash, pass through as they are.
+    """
+    if source is None or not _is_stored(source, blob_id):
+        raise BlobsNotFound([blob_id])
+    if mapped and stored_blob_size(source, blob_id) != 0:  # an empty file cannot be mapped
+        for owner in (source, getattr(source, "blob_store", None)):
+            open_blob = getattr(owner, "open_blob", None)
+            if callable(open_blob):
+                return memoryview(open_blob(blob_id))
+    return source.read_blob(blob_id).content
+
+
+def _is_stored(source: BlobReader, blob_id: BlobId) -> bool:
+    contains_blob = getattr(source, "contains_blob", None)
+    if callable(contains_blob):
+        return bool(contains_blob(blob_id))
+    missing_blobs = getattr(source, "missing_blobs", None)
+    if callable(missing_blobs):
+        return not list(missing_blobs([blob_id]))
+    return True  # a reader that cannot tell: its read_blob decides
 
 
 def fetch_url(url: str, config: ServiceConfig) -> bytes:
@@ -314,13 +335,7 @@ def query_service(context: ServiceContext, application_id: ApplicationId, reques
             f"application {application_id} is not known on chain {context.chain_id}"
         )
     blob_id = service_blob_id(description.module_id)
-    source = context.blob_source
-    if source is None:
-        raise BlobsNotFound([blob_id])
-    try:
-        content = source.read_blob(blob_id).content
-    except Exception as error:
-        raise BlobsNotFound([blob_id]) from error
+    content = bytes(read_stored_blob(context.blob_source, blob_id, mapped=False))
     module = load_service_module(content, blob_id.hash)
     service_class = find_service_class(module)
     runtime = ServiceRuntimeImpl(context, application_id, service_class.abi)

@@ -42,7 +42,12 @@ from edgechain.execution.applications import (
     contract_blob_id,
     service_blob_id,
 )
-from edgechain.execution.blobs import BlobChecker, BlobReader, stored_blob_size
+from edgechain.execution.blobs import (
+    DATA_BLOB_TYPES,
+    BlobChecker,
+    BlobReader,
+    stored_blob_size,
+)
 from edgechain.execution.errors import (
     ApplicationReentrancy,
     BlobNotListed,
@@ -75,9 +80,6 @@ from edgechain.execution.system import BlockContext, SystemExecution
 
 if TYPE_CHECKING:
     from edgechain.execution.state import ExecutionStateView
-
-_READABLE_BLOB_TYPES = (BlobType.DATA, BlobType.MANIFEST)
-"""Blobs a contract may read: data, and the manifests that list a large file's data chunks."""
 
 _COMPILED_CACHE_SIZE = 64
 _compiled_contracts: OrderedDict[CryptoHash, CompiledContract] = OrderedDict()
@@ -731,7 +733,7 @@ class ContractRuntimeImpl:
         """Check the blob id, check that the blob is stored here (fatal if not), and charge
         for reading it by its size: all before any of its bytes are read."""
         self._charge(RUNTIME_CALL_FUEL)
-        if not isinstance(blob_id, BlobId) or blob_id.blob_type not in _READABLE_BLOB_TYPES:
+        if not isinstance(blob_id, BlobId) or blob_id.blob_type not in DATA_BLOB_TYPES:
             raise InvalidApplicationData(
                 f"{what} needs a data or manifest blob id, got {blob_id!r}"
             )
