@@ -148,6 +148,16 @@ def test_open_chain_sends_the_child_its_config_and_subscribes_it() -> None:
         run.execute_operation(OpenChain(ChainOwnership(super_owners=[], owners={}), Amount(1)))
 
 
+def test_open_chain_on_a_chain_that_was_never_opened_is_refused_as_such() -> None:
+    from edgechain.execution import ChainNotActive
+
+    unopened = ExecutionStateView(ViewContext(MemoryStore()))
+    before = unopened.hash()
+    with pytest.raises(ChainNotActive, match="knows no admin chain"):
+        executor(unopened).execute_operation(OpenChain(ChainOwnership.single(owner(9)), Amount(0)))
+    assert unopened.hash() == before
+
+
 def test_open_chain_message_is_only_accepted_from_the_parent_for_this_chain() -> None:
     parent_state = fresh_state()
     (opening, _) = executor(parent_state).execute_operation(

@@ -115,7 +115,7 @@ class CreateApplication:
     """Create an application from a published module; its contract's ``instantiate`` runs now."""
 
     module_id: ModuleId
-    """The module (published by any chain; its blobs must be stored by the validators)."""
+    """The module (published on this chain by a ``PublishModule`` of this or an earlier block)."""
     parameters: bytes
     """Immutable parameters, visible on every chain (encoded as the ABI's ``Parameters``)."""
     instantiation_argument: bytes

@@ -1,7 +1,7 @@
 """The runtime interfaces applications see: `ContractRuntime` (validators) and `ServiceRuntime` (user).
 
 These Protocols are what ``edgechain.sdk`` re-exports; the implementations are
-``edgechain.execution.contract_runtime.ContractRuntimeImpl`` and
+``edgechain.execution.user_execution.ContractRuntimeImpl`` and
 ``edgechain.execution.service_runtime.ServiceRuntimeImpl``. Every contract runtime call
 charges fuel (and, where it reads or writes bytes, the block's byte counters) *before* it
 acts. The service runtime has no write method at all.
@@ -90,11 +90,16 @@ class ContractRuntime(Protocol):
         ...
 
     def read_data_blob(self, blob_id: BlobId) -> bytes:
-        """The bytes of a published data (or manifest) blob (charged per byte)."""
+        """The bytes of a data (or manifest) blob, charged by its size before they are read.
+
+        A blob this validator does not store fails the whole block here (`BlobsNotFound`,
+        which contract code cannot catch); the validator does not vote.
+        """
         ...
 
     def assert_data_blob_exists(self, blob_id: BlobId) -> None:
-        """Raise BlobsNotFound unless the data (or manifest) blob is stored here (charged per byte)."""
+        """Fail the block unless the data (or manifest) blob is stored here, as
+        ``read_data_blob`` does (and charged as a read of it), without reading its bytes."""
         ...
 
     def transfer(self, source: AccountOwner | None, destination: Account, amount: Amount) -> None:

@@ -16,6 +16,7 @@ from edgechain.execution.description import ChildChain, InitialChainConfig
 from edgechain.execution.errors import (
     BlobNotListed,
     ChainClosed,
+    ChainNotActive,
     InvalidCommitteeEpoch,
     InvalidOwnership,
     InvalidTransferAmount,
@@ -160,8 +161,10 @@ class SystemExecution:
 
     def _open_chain(self, ownership: ChainOwnership, balance: Amount) -> list[OutgoingMessage]:
         admin_id = self.state.admin_id.get()
-        if admin_id is None:
-            raise UnexpectedMessageOrigin(f"chain {self.block.chain_id} knows no admin chain")
+        if admin_id is None:  # set when a chain is opened: this one never was
+            raise ChainNotActive(
+                f"OpenChain on chain {self.block.chain_id}: it knows no admin chain (not opened)"
+            )
         self.state.debit(None, balance, self.block.chain_id)
         description = ChildChain(self.block.chain_id, self.block.height, self.opened_chains)
         self.opened_chains += 1
