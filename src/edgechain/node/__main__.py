@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edgechain.base.errors import EdgechainError
 from edgechain.base.values import Amount
-from edgechain.core.wallet import Wallet
+from edgechain.core.wallet import Wallet, default_wallet_path
 from edgechain.node.faucet import Faucet, make_faucet_server
 from edgechain.node.service import NodeService, make_node_server
 from edgechain.rpc.client import close_nodes, remote_nodes
@@ -71,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     service.add_argument("--wallet", type=Path, default=None)
     service.add_argument("--host", default="127.0.0.1")
     service.add_argument("--port", type=int, default=8080)
-    service.add_argument("--storage", default=None, help="local store URL (default: memory:)")
+    service.add_argument(
+        "--storage", default=None,
+        help="local store URL (default: $EDGECHAIN_STORAGE, else memory:; 'sqlite': a file by the wallet)",
+    )  # fmt: skip
     service.add_argument("--inbox-interval", type=float, default=1.0)
     arguments = parser.parse_args(argv)
     try:
@@ -80,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_faucet(arguments.wallet, arguments.host, arguments.port, amount))
         else:
             storage_url = arguments.storage or os.environ.get("EDGECHAIN_STORAGE") or "memory:"
+            if storage_url == "sqlite":  # the bare kind, as `net up` takes it: a file by the wallet
+                wallet_path = arguments.wallet or default_wallet_path()
+                storage_url = f"sqlite:{Path(wallet_path).with_name('node-service.sqlite')}"
             asyncio.run(run_service(arguments.wallet, arguments.host, arguments.port, storage_url,
                                     arguments.inbox_interval))  # fmt: skip
     except EdgechainError as exc:
