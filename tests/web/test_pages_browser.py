@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import blake3
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,5 +133,14 @@ def test_stories_page_streams_the_story(showcase: ShowcaseResult, browser: objec
     assert story.strip()
     partial = {length for length in lengths if 0 < length < len(story)}
     assert len(partial) >= 2, f"the text should arrive in pieces, saw lengths {lengths}"
+
+    # Publish an attestation of it; its hash is the streamed text's; re-running it agrees.
+    text = page.eval_on_selector("[data-testid=story]", "element => element.textContent")
+    page.click("#attest")
+    attestation = page.locator("[data-testid=attestation]").first
+    attestation.wait_for(timeout=180_000)
+    assert attestation.get_attribute("data-output-hash") == blake3.blake3(text.encode()).hexdigest()
+    attestation.locator("button", has_text="verify").click()
+    attestation.locator("span", has_text="the same output").wait_for(timeout=180_000)
     page.screenshot(path=str(ARTIFACTS / "stories.png"), full_page=True)
     page.close()
