@@ -50,8 +50,7 @@ async def network_over_http(
             for node in nodes:
                 await node.aclose()
             for service in services:
-                for executor in service._executors:
-                    executor.shutdown(wait=True)
+                service.close(close_storage=False)  # the network owns its storages
 
 
 def remote_client(

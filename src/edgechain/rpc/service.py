@@ -259,10 +259,12 @@ class ValidatorService:
                 subscriber.queue = asyncio.Queue(1)
                 subscriber.queue.put_nowait(None)
 
-    def close(self) -> None:
-        """Stop the shard threads and close every shard's storage once."""
+    def close(self, close_storage: bool = True) -> None:
+        """Stop the shard threads and (unless the caller owns it) close every shard's storage once."""
         for executor in self._executors:
             executor.shutdown(wait=True)
+        if not close_storage:
+            return
         closed: set[int] = set()
         for worker in self.workers:
             storage = worker.storage
