@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from conftest import RunContract
 
 from edgechain.execution.errors import ExecutionError
 from edgechain.execution.sandbox import SandboxViolation, compile_contract
@@ -245,3 +246,34 @@ def test_huge_integer_literals_are_refused_in_any_base() -> None:
     with pytest.raises(SandboxViolation, match=r"syntax error|4000"):
         compile_contract({"contract": "x = " + "9" * 5000})
     compile_contract({"contract": "x = " + "9" * 3000})
+
+
+SERVICE_ONLY_IMPORTS = {
+    "Service from the SDK": ("from edgechain.sdk import Service", "Service"),
+    "ServiceRuntime from the SDK": (
+        "from edgechain.sdk import Contract, ServiceRuntime",
+        "Service",
+    ),
+    "the service module": ("from edgechain.sdk.service import Service", "edgechain.sdk.service"),
+    "the graphql module": ("import edgechain.sdk.graphql", "edgechain.sdk.graphql"),
+}
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    list(SERVICE_ONLY_IMPORTS.values()),
+    ids=list(SERVICE_ONLY_IMPORTS),
+)
+def test_what_only_services_use_is_hidden_from_contracts(source: str, fragment: str) -> None:
+    with pytest.raises(SandboxViolation, match=r"not allowed|is for services") as caught:
+        compile_contract({"contract": source})
+    assert fragment in str(caught.value)
+    compile_contract({"contract": "from edgechain.sdk import Contract, ContractRuntime\n"})
+
+
+def test_the_service_base_class_is_refused_at_run_time_too(run_contract: RunContract) -> None:
+    for name in ("Service", "ServiceRuntime", "service", "graphql"):
+        source = f"import edgechain.sdk\n\ndef main():\n    return edgechain.sdk.{name}\n"
+        with pytest.raises(SandboxViolation, match=f"access to '{name}' of module"):
+            run_contract(source)
+    assert run_contract("import edgechain.sdk\n\ndef main():\n    return edgechain.sdk.Contract\n")

@@ -19,7 +19,8 @@ f-strings, integers of any size (priced by size), str/bytes/list/tuple/dict, `as
 (rewritten to an `if … raise AssertionError` so `python -O` cannot skip it), augmented
 assignment to names, attributes and items. Imports: the application's own modules
 (`import state`, `from .abi import Op`), anything public of `edgechain.sdk` and its submodules
-(the names in `__all__`), and from the standard library only `dataclasses` (dataclass, field,
+(the names in `__all__`) except what only services use (`Service`, `ServiceRuntime`,
+`edgechain.sdk.service`, `edgechain.sdk.graphql`), and from the standard library only `dataclasses` (dataclass, field,
 fields, replace, is_dataclass, …; not `asdict`/`make_dataclass`), `typing` (type names,
 `cast`; not `get_type_hints`, which evaluates strings), `enum`, and
 `from __future__ import annotations`. Dunder methods a class may define: `__init__`,

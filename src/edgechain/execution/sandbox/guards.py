@@ -30,7 +30,12 @@ from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack
 
 from edgechain.execution.errors import OutOfFuel, SandboxViolation
 from edgechain.execution.sandbox.fuel import CostTable, FuelMeter, SandboxLimits
-from edgechain.execution.sandbox.policy import SDK_PACKAGE, STDLIB_ALLOWED_NAMES, is_sdk_module
+from edgechain.execution.sandbox.policy import (
+    SDK_PACKAGE,
+    SERVICE_ONLY_SDK_NAMES,
+    STDLIB_ALLOWED_NAMES,
+    is_sdk_module,
+)
 
 CONTRACT_FILENAME_PREFIX = "<contract>/"
 """Prefix of the file name of every code object compiled from contract source."""
@@ -597,6 +602,8 @@ class SandboxGuards:
 
     @staticmethod
     def _sdk_name_allowed(module: types.ModuleType, name: str) -> bool:
+        if name in SERVICE_ONLY_SDK_NAMES:
+            return False
         value = getattr(module, name, None)
         if isinstance(value, types.ModuleType):
             return is_sdk_module(value.__name__)

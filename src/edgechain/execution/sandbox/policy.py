@@ -54,6 +54,12 @@ STDLIB_ALLOWED_NAMES: Mapping[str, frozenset[str]] = {
 SDK_PACKAGE = "edgechain.sdk"
 """The package (and its submodules) that contracts may import anything public from."""
 
+SERVICE_ONLY_SDK_MODULES = frozenset({"edgechain.sdk.service", "edgechain.sdk.graphql"})
+"""SDK modules that only services use (the `Service` base class, GraphQL): not for contracts."""
+
+SERVICE_ONLY_SDK_NAMES = frozenset({"Service", "ServiceRuntime"})
+"""Public names of the SDK that only services use: hidden from contracts."""
+
 ALLOWED_MAGIC_METHODS: frozenset[str] = ALLOWED_FUNC_NAMES | frozenset(
     {"__post_init__", "__repr__", "__str__", "__len__", "__bool__"}
 )
@@ -116,8 +122,9 @@ ANNOTATION_NODES = (
 
 
 def is_sdk_module(name: str) -> bool:
-    """Whether `name` is `edgechain.sdk` or one of its submodules."""
-    return name == SDK_PACKAGE or name.startswith(SDK_PACKAGE + ".")
+    """Whether `name` is `edgechain.sdk` or one of its submodules that contracts may use."""
+    in_sdk = name == SDK_PACKAGE or name.startswith(SDK_PACKAGE + ".")
+    return in_sdk and name not in SERVICE_ONLY_SDK_MODULES
 
 
 class ContractPolicy(RestrictingNodeTransformer):
@@ -347,6 +354,10 @@ class ContractPolicy(RestrictingNodeTransformer):
                 self.error(node, f"'{module}' is not a module of this application")
         elif not self.module_allowed(module):
             self.error(node, f"import from module '{module}' is not allowed")
+        elif is_sdk_module(module):
+            for name in names:
+                if name in SERVICE_ONLY_SDK_NAMES:
+                    self.error(node, f"'{name}' is for services; contracts may not import it")
         elif module in STDLIB_ALLOWED_NAMES:
             refused = [name for name in names if name not in STDLIB_ALLOWED_NAMES[module]]
             for name in refused:
