@@ -21,7 +21,8 @@ Steps (each one's failure is recorded and the others still run):
    own logits move under one ulp of input noise, the yardstick for that difference), then for the numpy
    backend and the torch backend on the device (eager; and CUDA-graph decode when the
    backend offers it): load time, prefill tok/s, time to first token, decode tok/s over
-   128 tokens, GPU memory, peak RSS;
+   128 tokens, GPU memory, peak RSS; and the graph decode again with float16 weights
+   (parity and speed: the measured case for float32 as the default);
 3. one JSON summary line on stdout, also written to ``$OUT/device_check.json`` (or
    ``--out``).
 """
@@ -371,6 +372,7 @@ def environment(torch: Any, device: str) -> dict[str, Any]:
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
+        info["matmul_allow_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
     return info
 
 
@@ -488,6 +490,22 @@ def main() -> int:
                 return figures
 
             attempt(results, f"torch_{args.device}_graph_decode", graph_check)
+
+            def half_precision_check() -> dict[str, Any]:
+                """The same with weights dequantized into float16 (the alternative to float32)."""
+                module = importlib.import_module("edgechain.ml.torch_graphs")
+                if is_cuda:
+                    torch.cuda.reset_peak_memory_stats()
+                half_model, half_load = load(lambda: TorchBackend(args.device, dtype=torch.float16))
+                decoder = module.GraphDecoder(half_model, capture=is_cuda)
+                figures: dict[str, Any] = {"captured": decoder.capture, "load_s": half_load}
+                figures["parity"] = parity(numpy_model, decoder, prompt, args.parity_tokens)
+                figures.update(speed(decoder, prompt, decode_tokens, sync, step=decoder.forward))
+                if is_cuda:
+                    figures["gpu_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+                return figures
+
+            attempt(results, f"torch_{args.device}_float16_graph_decode", half_precision_check)
 
 
     try:

@@ -59,7 +59,8 @@ def test_device_check_runs_on_cpu(tmp_path: Path, hide_gguf: bool) -> None:
     build = summary["synthetic_build"]
     assert isinstance(build, dict)
     assert build["source"] == ("memory" if hide_gguf else "gguf file")
-    for key in ("numpy_speed", "torch_cpu_speed", "torch_cpu_graph_decode"):
+    for key in ("numpy_speed", "torch_cpu_speed", "torch_cpu_graph_decode",
+                "torch_cpu_float16_graph_decode"):
         figures = summary[key]
         assert isinstance(figures, dict)
         assert figures["decode_tok_s"] > 0 and figures["prefill_tok_s"] > 0
