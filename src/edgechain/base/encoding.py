@@ -22,9 +22,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import cbor2
@@ -69,45 +70,93 @@ def to_plain(value: Any, tp: Any = None) -> Any:
     """Turn a protocol value into CBOR-ready builtins (lists, dicts, ints, bytes, str).
 
     ``tp`` is the declared type where known; it decides how union members are tagged.
+    Encoders are built once per declared type (kept on each dataclass with its schema), so
+    that hashing and signing -- done for every block, vote and message -- walk a value
+    without re-inspecting its type annotations.
     """
-    if tp is not None:
-        origin = typing.get_origin(tp)
-        if origin in (typing.Union, types.UnionType):
-            non_none = [m for m in typing.get_args(tp) if m is not type(None)]
-            if value is None:
-                return None
-            if len(non_none) == 1:
-                return to_plain(value, non_none[0])
-            return [type(value).__name__, to_plain(value)]
-        if origin in (list, tuple) and isinstance(value, (list, tuple)):
-            args = typing.get_args(tp)
-            if origin is list or (len(args) == 2 and args[1] is Ellipsis):
-                return [to_plain(item, args[0]) for item in value]
-            if len(value) != len(args):
-                raise EncodingError(f"expected a tuple of {len(args)} items, got {len(value)}")
-            return [to_plain(item, arg) for item, arg in zip(value, args, strict=True)]
-        if origin is dict and isinstance(value, Mapping):
-            key_type, value_type = typing.get_args(tp)
-            return {to_plain(k, key_type): to_plain(v, value_type) for k, v in value.items()}
-    if value is None or isinstance(value, (bool, str, bytes)):
+    if tp is None or isinstance(tp, type):
+        return _plain_of_value(value)  # a class declares nothing a value does not carry
+    return _encoder_for_type(tp)(value)
+
+
+_Encoder = Callable[[Any], Any]
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoder_for_type(tp: Any) -> _Encoder:
+    """An encoder for a declared type given from outside a dataclass (bounded cache)."""
+    return _build_encoder(tp)
+
+
+def _build_encoder(tp: Any) -> _Encoder:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        members = [member for member in typing.get_args(tp) if member is not type(None)]
+        if len(members) == 1:
+            inner = _build_encoder(members[0])
+            return lambda value: None if value is None else inner(value)
+        return lambda value: (
+            None if value is None else [type(value).__name__, _plain_of_value(value)]
+        )
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+            item_encoder = _build_encoder(args[0])
+
+            def encode_sequence(value: Any) -> Any:
+                if not isinstance(value, (list, tuple)):
+                    return _plain_of_value(value)
+                return [item_encoder(item) for item in value]
+
+            return encode_sequence
+        item_encoders = tuple(_build_encoder(arg) for arg in args)
+
+        def encode_fixed_tuple(value: Any) -> Any:
+            if not isinstance(value, (list, tuple)):
+                return _plain_of_value(value)
+            if len(value) != len(item_encoders):
+                raise EncodingError(
+                    f"expected a tuple of {len(item_encoders)} items, got {len(value)}"
+                )
+            return [encoder(item) for encoder, item in zip(item_encoders, value, strict=True)]
+
+        return encode_fixed_tuple
+    if origin is dict:
+        key_encoder, value_encoder = (_build_encoder(arg) for arg in typing.get_args(tp))
+
+        def encode_mapping(value: Any) -> Any:
+            if not isinstance(value, Mapping):
+                return _plain_of_value(value)
+            return {key_encoder(key): value_encoder(item) for key, item in value.items()}
+
+        return encode_mapping
+    return _plain_of_value
+
+
+def _plain_of_value(value: Any) -> Any:
+    cls = type(value)
+    if cls is int or cls is str or cls is bytes or cls is bool or value is None:
         return value
+    schema = cls.__dict__.get(_SCHEMA_ATTRIBUTE)
+    if schema is None and dataclasses.is_dataclass(cls):
+        schema = _schema(cls)
+    if isinstance(schema, _Schema):
+        if schema.transparent:
+            return schema.encoders[0](getattr(value, schema.names[0]))
+        return [
+            encoder(getattr(value, name))
+            for name, encoder in zip(schema.names, schema.encoders, strict=True)
+        ]
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, int):
+    if isinstance(value, (bool, str, bytes, int)):
         return value
     if isinstance(value, float):
         raise EncodingError("floats are not part of the protocol")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        cls = type(value)
-        names = _field_names(cls)
-        hints = _hints(cls)
-        if _is_transparent(cls):
-            return to_plain(getattr(value, names[0]), hints[names[0]])
-        return [to_plain(getattr(value, name), hints[name]) for name in names]
     if isinstance(value, (list, tuple)):
-        return [to_plain(item) for item in value]
+        return [_plain_of_value(item) for item in value]
     if isinstance(value, Mapping):
-        return {to_plain(key): to_plain(item) for key, item in value.items()}
+        return {_plain_of_value(key): _plain_of_value(item) for key, item in value.items()}
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     raise EncodingError(f"cannot encode a value of type {type(value).__name__}")
@@ -225,6 +274,8 @@ class _Schema:
     """Resolved type hints of the fields."""
     transparent: bool
     """Whether the class encodes as its single field."""
+    encoders: tuple[Callable[[Any], Any], ...]
+    """One encoder per field, built from its declared type."""
 
 
 _SCHEMA_ATTRIBUTE = "_edgechain_encoding_schema"
@@ -237,10 +288,12 @@ def _schema(cls: type) -> _Schema:
     if isinstance(schema, _Schema):
         return schema
     names = tuple(field.name for field in dataclasses.fields(cls))
+    hints = typing.get_type_hints(cls)
     schema = _Schema(
         names=names,
-        hints=typing.get_type_hints(cls),
+        hints=hints,
         transparent=bool(getattr(cls, "CANONICAL_TRANSPARENT", False)) and len(names) == 1,
+        encoders=tuple(_build_encoder(hints[name]) for name in names),
     )
     with contextlib.suppress(AttributeError, TypeError):  # an immutable class: recompute later
         setattr(cls, _SCHEMA_ATTRIBUTE, schema)
