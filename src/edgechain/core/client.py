@@ -18,6 +18,15 @@ One `ChainClient` drives one chain for one of its owners:
    sender chain's messages or a published blob it lacks), send it the certificates (and
    blobs) it lacks, in height order, and retry once.
 
+``process_inbox`` does not get stuck on a message the receiving application refuses: when
+the block taking the inbox fails to execute, the client finds the first bundle that makes
+it fail (on a local scratch copy of the chain when it has a `ScratchExecutor`, else by
+proposing shorter prefixes of the bundle list, whose successful one is certified as a block
+of its own), rejects that bundle (tracked messages bounce back, simple ones are dropped),
+and proposes again, at most once per bundle, as Linera's client does. A bundle that may not
+be rejected (protected or bouncing messages) is left in the inbox with the later bundles of
+its origin.
+
 A stalled round ends with ``request_leader_timeout``: a quorum of timeout votes moves
 every validator to the next round. The client trusts no single validator: inbox bundles
 are taken only when the sender's certificate, checked against the committee, contains
@@ -28,10 +37,11 @@ those that validators worth the validity threshold agree on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from edgechain.base.blobs import Blob, SplitFile
 from edgechain.base.crypto import CryptoHash, KeyPair, PublicKey
@@ -41,6 +51,7 @@ from edgechain.base.values import Amount, BlockHeight, Epoch, Timestamp
 from edgechain.chain.block import Block, IncomingBundle
 from edgechain.chain.certificate import Certificate, ConfirmedBlock, Timeout, ValidatedBlock, Vote
 from edgechain.chain.errors import ChainError
+from edgechain.chain.execution import execute_block
 from edgechain.chain.manager import first_round
 from edgechain.chain.proposal import BlockProposal, ProposalContent
 from edgechain.chain.rounds import Fast, Round, round_order
@@ -55,6 +66,7 @@ from edgechain.core.errors import (
 from edgechain.core.node import ValidatorNode
 from edgechain.execution.committee import Committee
 from edgechain.execution.errors import BlobsNotFound as ExecutionBlobsNotFound
+from edgechain.execution.errors import ExecutionError
 from edgechain.execution.messages import CommitteeCreated, CommitteeRemoved, MessageAction
 from edgechain.execution.operations import (
     ChangeOwnership,
@@ -67,12 +79,74 @@ from edgechain.execution.operations import (
 )
 from edgechain.execution.ownership import ChainOwnership
 
+if TYPE_CHECKING:
+    from edgechain.core.follower import ChainFollower
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 MAX_SYNC_DEPTH = 4
 """How many chains deep the client follows missing sender chains when updating a validator."""
+
+
+class ScratchExecutor(Protocol):
+    """A local, non-voting copy of chains on which a client tries a block before proposing it."""
+
+    async def try_block(self, block: Block) -> None:
+        """Execute ``block`` on a throw-away copy of its chain's latest certified state;
+        raise what executing it raises (nothing is kept either way)."""
+        ...
+
+
+class FollowerScratchExecutor:
+    """A `ScratchExecutor` over a `ChainFollower`'s local copy of the chains.
+
+    Each try brings the follower's copy of the block's chain to the tip the validators vouch
+    for, executes the block on a scratch view of it that is never saved, and downloads the
+    blobs execution asks for (checked against their ids) from the validators.
+    """
+
+    MAX_BLOB_ROUNDS = 4
+    """How many times one try downloads missing blobs and executes again."""
+
+    def __init__(self, follower: ChainFollower) -> None:
+        self.follower = follower
+        """The local copy of the chains (its storage is where blocks are tried)."""
+
+    async def try_block(self, block: Block) -> None:
+        await self.follower.follow(block.chain_id)
+        storage = self.follower.storage
+        for _round in range(self.MAX_BLOB_ROUNDS):
+            scratch = storage.load_chain_scratch(block.chain_id)
+            try:
+                execute_block(
+                    scratch, block, None, storage.missing_blobs, require_received_bundles=False
+                )
+            except (ExecutionBlobsNotFound, BlobsNotFound) as missing:
+                await self._download_blobs(list(missing.blob_ids))
+                continue
+            scratch.rollback()
+            return
+        raise ClientError(
+            f"block {block.height} of chain {block.chain_id}: could not gather its blobs locally"
+        )
+
+    async def _download_blobs(self, blob_ids: list[BlobId]) -> None:
+        for blob_id in blob_ids:
+            failures: dict[str, Exception] = {}
+            for node in self.follower.validators:
+                try:
+                    blob = await node.download_blob(blob_id)
+                except EdgechainError as failure:
+                    failures[str(node.public_key)] = failure
+                    continue
+                if blob.id == blob_id:  # content-addressed: any validator's copy will do
+                    self.follower.storage.write_blob(blob)
+                    break
+                failures[str(node.public_key)] = ClientError(f"sent blob {blob.id} for {blob_id}")
+            else:
+                raise QuorumNotReached(f"no validator gave blob {blob_id}", failures)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +175,7 @@ class ChainClient:
         timestamp: Timestamp | None = None,
         request_timeout: float = 10.0,
         clock: Callable[[], Timestamp] = Timestamp.now,
+        scratch_executor: ScratchExecutor | None = None,
     ) -> None:
         if epoch not in committees:
             raise ClientError(f"no committee known for epoch {epoch}")
@@ -132,6 +207,10 @@ class ChainClient:
         """Every vote the client refused, for inspection."""
         self.last_state_hash: CryptoHash | None = None
         """The execution state hash after the last confirmed block."""
+        self.scratch_executor = scratch_executor
+        """Where ``process_inbox`` finds a failing bundle locally (None: by proposing prefixes)."""
+        self.refused_bundles: list[tuple[IncomingBundle, Exception]] = []
+        """Every bundle ``process_inbox`` rejected or left in the inbox, with the error it caused."""
         self._own_certificates: dict[int, Certificate] = {}
         self._known_certificates: dict[CryptoHash, Certificate] = {}
 
@@ -218,9 +297,15 @@ class ChainClient:
         it, not a quorum) is finished first: they would vote for no other block there.
         """
         await self.retry_pending_block()
-        bundles = incoming_bundles if incoming_bundles is not None else []
+        block = self._new_block(operations, blobs, incoming_bundles or [])
+        return await self.propose_block(block, blobs)
+
+    def _new_block(
+        self, operations: list[Operation], blobs: Sequence[Blob], bundles: list[IncomingBundle]
+    ) -> Block:
+        """The block at the chain's next height with these contents, signed by this client's owner."""
         timestamps = [self.timestamp, self.clock()] + [b.bundle.timestamp for b in bundles]
-        block = Block(
+        return Block(
             chain_id=self.chain_id,
             epoch=self.epoch,
             height=self.next_block_height,
@@ -231,7 +316,6 @@ class ChainClient:
             operations=operations,
             published_blob_ids=[blob.id for blob in blobs],
         )
-        return await self.propose_block(block, blobs)
 
     async def retry_pending_block(self) -> Certificate | None:
         """Propose again the block an earlier attempt left without a quorum, if any."""
@@ -244,11 +328,116 @@ class ChainClient:
         return await self.propose_block(block, blobs)
 
     async def process_inbox(self) -> Certificate | None:
-        """Take every pending, verified bundle into a new block; None when the inbox is empty."""
+        """Take every pending, verified bundle into a new block; None when the inbox is empty.
+
+        Where a bundle's message fails to execute (the application refuses it, runs out of
+        fuel, ...), that bundle is rejected and the rest are accepted (see the module's
+        docstring); each such bundle is recorded in ``refused_bundles``. Returns the last
+        certificate made. Raises the execution error when no bundle can be taken at all.
+        """
         bundles = await self.pending_bundles()
         if not bundles:
             return None
-        return await self.execute_operations([], incoming_bundles=bundles)
+        certificate: Certificate | None = None
+        for _attempt in range(len(bundles) + 1):
+            try:
+                return await self.execute_operations([], incoming_bundles=bundles)
+            except ExecutionError as failure:
+                if isinstance(failure, ExecutionBlobsNotFound):
+                    raise
+                if self.scratch_executor is not None:
+                    index = await self._first_failing_bundle_locally(bundles)
+                    if index is None:
+                        raise failure  # the local copy does not fail: nothing to say which bundle it is
+                else:
+                    committed, index = await self._first_failing_bundle_by_proposing(bundles)
+                    if committed is not None:
+                        certificate = committed
+                        bundles, index = bundles[index:], 0
+                remaining = self._refuse_bundle(bundles, index, failure)
+                if remaining is None:
+                    if certificate is not None:
+                        return certificate
+                    raise failure
+                bundles = remaining
+        return certificate
+
+    def _refuse_bundle(
+        self, bundles: list[IncomingBundle], index: int, failure: Exception
+    ) -> list[IncomingBundle] | None:
+        """The bundles with ``bundles[index]`` rejected (or, where it may not be rejected, left
+        in the inbox with its origin's later bundles); None when nothing is left to try."""
+        culprit = bundles[index]
+        if culprit.action == MessageAction.REJECT:
+            return None  # the block fails with the bundle already rejected: not its messages' fault
+        self.refused_bundles.append((culprit, failure))
+        if all(posted.kind.may_be_rejected() for posted in culprit.bundle.messages):
+            logger.warning(
+                "chain %s: rejecting the bundle from %s at height %s: %r",
+                self.chain_id, culprit.origin, culprit.bundle.height, failure,
+            )  # fmt: skip
+            rejected = dataclasses.replace(culprit, action=MessageAction.REJECT)
+            return [*bundles[:index], rejected, *bundles[index + 1 :]]
+        logger.warning(
+            "chain %s: the bundle from %s at height %s fails (%r) and may not be rejected:"
+            " it stays in the inbox, with the later bundles from that chain",
+            self.chain_id, culprit.origin, culprit.bundle.height, failure,
+        )  # fmt: skip
+        remaining = [
+            *bundles[:index],
+            *(incoming for incoming in bundles[index + 1 :] if incoming.origin != culprit.origin),
+        ]
+        return remaining or None
+
+    async def _first_failing_bundle_locally(self, bundles: list[IncomingBundle]) -> int | None:
+        """The index of the first bundle whose execution fails, on the scratch executor's copy
+        of the chain (a binary search over prefixes: a prefix that fails stays failing when it
+        grows); None if the whole list executes there."""
+        if self.scratch_executor is None:
+            raise ClientError(f"the client of chain {self.chain_id} has no scratch executor")
+        executor = self.scratch_executor
+
+        async def fails(prefix_length: int) -> bool:
+            try:
+                await executor.try_block(self._new_block([], (), bundles[:prefix_length]))
+            except ExecutionError as failure:
+                if isinstance(failure, ExecutionBlobsNotFound):
+                    raise
+                return True
+            return False
+
+        if not await fails(len(bundles)):
+            return None
+        low, high = 1, len(bundles)  # the shortest failing prefix is in low..high
+        while low < high:
+            middle = (low + high) // 2
+            if await fails(middle):
+                high = middle
+            else:
+                low = middle + 1
+        return low - 1
+
+    async def _first_failing_bundle_by_proposing(
+        self, bundles: list[IncomingBundle]
+    ) -> tuple[Certificate | None, int]:
+        """Without a local copy: propose ever shorter prefixes of ``bundles`` (the whole list
+        failed) until one is certified; the bundle after it is the first failing one.
+
+        A failed proposal leaves no trace on validators, a successful one is a block: the
+        longest prefix that executes is certified. Returns its certificate (None if even the
+        first bundle alone fails) and the failing bundle's index in ``bundles``.
+        """
+        for prefix_length in range(len(bundles) - 1, 0, -1):
+            try:
+                certificate = await self.execute_operations(
+                    [], incoming_bundles=bundles[:prefix_length]
+                )
+            except ExecutionError as failure:
+                if isinstance(failure, ExecutionBlobsNotFound):
+                    raise
+                continue
+            return certificate, prefix_length
+        return None, 0
 
     # -------------------------------------------------------------- proposing
 
