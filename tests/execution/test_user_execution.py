@@ -589,3 +589,32 @@ def chain_id_elsewhere() -> Any:
     from edgechain.base import ChainId
 
     return ChainId.root(7)
+
+
+def test_a_failed_first_message_leaves_its_application_unknown_on_the_receiver() -> None:
+    from edgechain.base import BlockHeight, ChainId
+    from edgechain.base.encoding import encode
+    from edgechain.execution.applications import ApplicationDescription
+    from edgechain.execution.messages import UserMessage
+
+    sender = ChainId.root(5)
+    description = ApplicationDescription(
+        PROBE_MODULE.module_id, sender, BlockHeight(2), 0, encode(0, int), []
+    )
+    app = description.application_id()
+    blobs = MemoryBlobs(PROBE_MODULE.blobs)
+    chain = Chain()
+
+    def message(value: int) -> UserMessage:
+        return UserMessage(app, encode(PROBE.Note(value), PROBE.Note), description)
+
+    executor = chain.block(blobs)
+    with pytest.raises(ContractFailed, match="negative note"):
+        executor.execute_message(sender, None, False, message(-1))
+    executor.close()
+    assert not chain.state.applications.contains(app)
+
+    executor = chain.block(blobs)
+    executor.execute_message(sender, None, False, message(4))
+    executor.close()
+    assert chain.state.applications.contains(app)

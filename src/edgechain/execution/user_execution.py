@@ -305,7 +305,8 @@ class UserExecution:
             raise
 
     def _forget_application(self, application_id: ApplicationId) -> None:
-        """Undo a failed creation: the registration, the storage, the loaded sandbox."""
+        """Undo the registration of an application new on this chain whose first transaction
+        failed: the registration, its storage, its loaded sandbox."""
         if self.state.applications.contains(application_id):
             self.state.applications.remove(application_id)
         if self.state.application_states.contains(application_id):
@@ -335,27 +336,35 @@ class UserExecution:
         is_bouncing: bool,
         message: UserMessage,
     ) -> list[OutgoingMessage]:
-        """Run an accepted user message; register its application first if it is new here."""
+        """Run an accepted user message; register its application first if it is new here
+        (after its contract loaded; the registration is undone if the message fails)."""
         application_id = message.application_id
+        arriving: ApplicationDescription | None = None
         if not self.state.applications.contains(application_id):
-            description = message.description
-            if description is None or description.application_id() != application_id:
+            arriving = message.description
+            if arriving is None or arriving.application_id() != application_id:
                 raise UnknownApplication(
                     f"message from {origin} for application {application_id}, unknown on chain"
                     f" {self.block.chain_id}, carries no matching description"
                 )
-            self.state.applications.insert(application_id, description)
         payload = message.payload
         context = MessageContext(origin=origin, is_bouncing=is_bouncing)
 
         def receive(contract: Any, abi: Any) -> None:
             contract.execute_message(_decode(payload, abi.Message, "message"))
 
-        return self._run_transaction(
-            lambda transaction: self._invoke(
-                transaction, application_id, authenticated_signer, None, context, receive
-            )
-        )
+        def deliver(transaction: Transaction) -> None:
+            if arriving is not None:
+                self._load(application_id, transaction.meter, arriving)
+                self.state.applications.insert(application_id, arriving)
+            self._invoke(transaction, application_id, authenticated_signer, None, context, receive)
+
+        try:
+            return self._run_transaction(deliver)
+        except BaseException:
+            if arriving is not None:
+                self._forget_application(application_id)
+            raise
 
     # -- transactions
 
