@@ -219,8 +219,16 @@ def test_a_message_the_contract_refuses_fails_the_receiving_block() -> None:
     async def scenario(tester: ApplicationTester) -> None:
         app = await new_probe(tester)
         await operate(tester, app, PROBE.Send(tester.chain_id(1), -1, False))
+        receiver = tester.clients[1]
+        accepted = await receiver.pending_bundles()
         with pytest.raises(ContractFailed, match="negative note"):
-            await tester.process_inbox(user=1)
+            await receiver.execute_operations([], incoming_bundles=accepted)
+        # process_inbox rejects the bundle that fails (the client's choice) and goes on.
+        await tester.process_inbox(user=1)
+        assert [str(failure) for _, failure in receiver.refused_bundles] == [
+            "contract raised ValueError: negative note"
+        ]
+        assert not tester.chain_state(1).execution_state.applications.contains(app)
 
     run(scenario)
 
