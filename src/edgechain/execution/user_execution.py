@@ -488,7 +488,8 @@ def canonical_size(plain: Any) -> int | None:
         if item is None or item is True or item is False:
             total += 1
         elif isinstance(item, int):
-            magnitude = item if item >= 0 else -1 - item
+            number = int.__int__(item)  # an exact int: a subclass's operators never run
+            magnitude = number if number >= 0 else -1 - number
             if magnitude < 1 << 64:
                 total += _head_size(magnitude)
             else:  # a bignum: tag 2 or 3, then the magnitude's big-endian bytes
