@@ -80,7 +80,10 @@ def test_a_refused_credit_is_rejected_and_bounces_back_to_the_sender() -> None:
         assert actions(certificate) == [MessageAction.REJECT, MessageAction.ACCEPT]
         assert len(receiver.refused_bundles) == 1
         refused, failure = receiver.refused_bundles[0]
-        assert refused.bundle.height == certificate.executed_block.block.incoming_bundles[0].bundle.height
+        assert (
+            refused.bundle.height
+            == certificate.executed_block.block.incoming_bundles[0].bundle.height
+        )
         assert isinstance(failure, ContractFailed)
         (bounced,) = certificate.executed_block.outcome.messages[0]
         assert bounced.kind == MessageKind.BOUNCING

@@ -66,3 +66,15 @@ class QuorumNotReached(NodeError):
 
 class ClientError(NodeError):
     """The chain client was asked for something it cannot do (no key, unknown chain, bad state)."""
+
+
+class JsonArgumentError(ClientError, ValueError):
+    """A JSON value (an application's parameters, argument or operation) that cannot be read as
+    the declared type; ``path`` names the bad element (``$.accounts["ab…"]``)."""
+
+    def __init__(self, path: str, reason: str, what: str = "") -> None:
+        super().__init__(f"{what + ' ' if what else ''}{path}: {reason}")
+        self.path = path
+        """Where in the JSON value: ``$`` is the whole value, then ``.field``, ``[index]``, ``["key"]``."""
+        self.reason = reason
+        """What is wrong there."""

@@ -26,6 +26,9 @@ class PickyTokenContract(Contract):
         self.runtime.send_message(operation.target, credit, tracked=True)
 
     def execute_message(self, message: Credit) -> None:
-        if not self.runtime.message_is_bouncing() and message.note == self.runtime.application_parameters():
+        if (
+            not self.runtime.message_is_bouncing()
+            and message.note == self.runtime.application_parameters()
+        ):
             raise ValueError("this chain refuses credits with that note")
         self.state.balance.set(self.state.balance.get() + message.amount)
