@@ -3,8 +3,8 @@ chain-info queries, over a `Storage`.
 
     handle_block_proposal    check the owner's signature and, through the chain's
                              `ChainManager`, the round, the leader, earlier votes and locks;
-                             execute the block on a scratch copy of the chain state that is
-                             thrown away; remember and sign a vote: to confirm (fast round)
+                             execute the block on the chain state and roll the changes back;
+                             remember and sign a vote: to confirm (fast round)
                              or to validate (multi-leader and single-leader rounds). Never
                              two different blocks at one height and round
     handle_certificate       check it against the committee of its epoch; a confirmed block
@@ -101,12 +101,16 @@ class WorkerState:
         missing = self.storage.missing_blobs(block.published_blob_ids)
         if missing:
             raise BlobsNotFound(list(missing))
-        # Execute on a scratch copy of the chain state that is never saved, then drop it:
-        # nothing of the proposal's execution can reach the stored state.
-        scratch = self.storage.load_chain_scratch(block.chain_id)
+        # Execute on the loaded chain state and roll every staged change back before the vote
+        # is recorded: nothing of the proposal's execution reaches the stored state (the save
+        # below writes the manager's vote only). The loaded view is reused rather than a fresh
+        # copy read from the store: reading and decoding the whole state again cost more than
+        # the execution itself. On an execution error ``execute_block`` rolls back too.
         local_time = Timestamp(Timestamp.now().micros + MAX_CLOCK_SKEW_MICROS)
-        outcome = execute_block(scratch, block, local_time, self.storage.missing_blobs)
-        scratch.rollback()
+        try:
+            outcome = execute_block(chain, block, local_time, self.storage.missing_blobs)
+        finally:
+            chain.rollback()
         vote = chain.manager.vote_for_proposal(
             proposal, ExecutedBlock(block, outcome), self.key_pair
         )
