@@ -51,7 +51,9 @@ MAX_MANIFEST_DEPTH = 8
 _generation_lock = threading.Lock()
 """One generation at a time in this process (the model's kernels use every core already)."""
 _contents: dict[tuple[str, bytes], str] = {}
-"""Generated content by (model content hash, token id): it is a pure function of both."""
+"""Generated content by (model content hash, token id, settings, prompt): a pure function of them."""
+MAX_REMEMBERED_CONTENTS = 4096
+"""How many contents the process remembers (the oldest are forgotten, and regenerated if asked)."""
 
 
 class PinnedModelError(Exception):
@@ -407,6 +409,8 @@ class GenNftService(Service):
         if not isinstance(model, LanguageModel):
             raise PinnedModelError("the pinned model is not a language model")
         text = generate_content(model, prompt, settings, token_id)
+        while len(_contents) >= MAX_REMEMBERED_CONTENTS:
+            _contents.pop(next(iter(_contents)))
         _contents[key] = text
         return text
 
