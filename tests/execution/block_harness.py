@@ -116,6 +116,18 @@ class SizedMemoryBlobs(MemoryBlobs):
         return self.blobs[blob_id].size
 
 
+class VerifyingBlobs(SizedMemoryBlobs):
+    """A store like `DbStorage` over a `BlobStore`: its checker reads (hashes) the blobs it
+    checks, ``contains_blob`` only looks."""
+
+    def missing_blobs(self, blob_ids: Sequence[BlobId]) -> list[BlobId]:
+        self.reads.extend(blob_id for blob_id in blob_ids if blob_id in self.blobs)
+        return super().missing_blobs(blob_ids)
+
+    def contains_blob(self, blob_id: BlobId) -> bool:
+        return blob_id in self.blobs
+
+
 class Chain:
     """One chain's execution state, and executors for its blocks."""
 

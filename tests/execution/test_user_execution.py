@@ -296,6 +296,7 @@ from block_harness import (  # noqa: E402
     Chain,
     MemoryBlobs,
     SizedMemoryBlobs,
+    VerifyingBlobs,
     create_operation,
     probe_operation,
 )
@@ -349,7 +350,7 @@ def test_a_callee_whose_bytecode_is_missing_fails_the_block_even_when_the_caller
     assert chain.total(callee) == 5
 
 
-@pytest.mark.parametrize("store", [MemoryBlobs, SizedMemoryBlobs])
+@pytest.mark.parametrize("store", [MemoryBlobs, SizedMemoryBlobs, VerifyingBlobs])
 def test_a_blob_read_is_charged_before_its_bytes_are_read(store: type[MemoryBlobs]) -> None:
     policy = dataclasses.replace(
         ResourceControlPolicy.no_fees(), maximum_bytes_read_per_block=10_000
@@ -365,7 +366,7 @@ def test_a_blob_read_is_charged_before_its_bytes_are_read(store: type[MemoryBlob
     with pytest.raises(PolicyLimitExceeded, match="read 20000 bytes"):
         executor.execute_operation(probe_operation(app, PROBE.ReadBlob(large.id)))
     executor.close()
-    if store is SizedMemoryBlobs:
+    if issubclass(store, SizedMemoryBlobs):
         assert large.id not in blobs.reads, "the bytes were read before the read was charged"
 
     blobs.reads.clear()

@@ -46,6 +46,15 @@ class BlobReader(Protocol):
     def read_blob(self, blob_id: BlobId) -> Blob: ...
 
 
+def blob_is_stored(reader: BlobReader, blob_id: BlobId) -> bool | None:
+    """Whether ``reader`` stores the blob, asked without reading its bytes (its
+    ``contains_blob``); None when the reader cannot tell that way."""
+    contains_blob = getattr(reader, "contains_blob", None)
+    if callable(contains_blob):
+        return bool(contains_blob(blob_id))
+    return None
+
+
 def stored_blob_size(reader: BlobReader, blob_id: BlobId) -> int | None:
     """The size of a blob ``reader`` stores, learned without reading its bytes; None if it cannot tell.
 

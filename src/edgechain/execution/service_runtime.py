@@ -32,7 +32,12 @@ from edgechain.execution.applications import (
     ApplicationStorageView,
     service_blob_id,
 )
-from edgechain.execution.blobs import DATA_BLOB_TYPES, BlobReader, stored_blob_size
+from edgechain.execution.blobs import (
+    DATA_BLOB_TYPES,
+    BlobReader,
+    blob_is_stored,
+    stored_blob_size,
+)
 from edgechain.execution.errors import (
     BlobsNotFound,
     FetchRefused,
@@ -270,9 +275,9 @@ def read_stored_blob(
 
 
 def _is_stored(source: BlobReader, blob_id: BlobId) -> bool:
-    contains_blob = getattr(source, "contains_blob", None)
-    if callable(contains_blob):
-        return bool(contains_blob(blob_id))
+    stored = blob_is_stored(source, blob_id)
+    if stored is not None:
+        return stored
     missing_blobs = getattr(source, "missing_blobs", None)
     if callable(missing_blobs):
         return not list(missing_blobs([blob_id]))

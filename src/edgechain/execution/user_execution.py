@@ -46,6 +46,7 @@ from edgechain.execution.blobs import (
     DATA_BLOB_TYPES,
     BlobChecker,
     BlobReader,
+    blob_is_stored,
     stored_blob_size,
 )
 from edgechain.execution.errors import (
@@ -180,9 +181,19 @@ class UserExecution:
     # -- blobs
 
     def _stored_blob_reader(self, blob_id: BlobId) -> BlobReader:
-        """The reader of a blob this node stores; BlobsNotFound when it does not (checked first)."""
+        """The reader of a blob this node stores; BlobsNotFound when it does not (checked first).
+
+        Asked without reading the bytes where the reader can (``contains_blob``): a storage's
+        checker may hash the whole blob, which must wait until the read is paid for (the
+        bytes are verified when they are read; a corrupt file is then BlobsNotFound).
+        """
         reader = self._blob_source
-        if reader is None or list(self._blob_checker([blob_id])):
+        if reader is None:
+            raise BlobsNotFound([blob_id])
+        stored = blob_is_stored(reader, blob_id)
+        if stored is None:
+            stored = not list(self._blob_checker([blob_id]))
+        if not stored:
             raise BlobsNotFound([blob_id])
         return reader
 
