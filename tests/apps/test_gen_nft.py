@@ -241,8 +241,12 @@ def test_a_claim_by_someone_else_fails_on_the_holding_chain(tmp_path: Path) -> N
             Account(tester.chain_id(0), bob), nft.token_id, Account(tester.chain_id(1), bob)
         )
         await operate(tester, app, claim, user=1)
-        with pytest.raises(ContractFailed, match="not owned"):
-            await tester.process_inbox(user=0)
+        # Alice's chain takes its inbox: the claim fails there ("not owned"), so the client
+        # rejects that bundle and the tracked claim bounces back to Bob's chain, moving nothing.
+        await tester.process_inbox(user=0)
         assert [n["owner"] for n in owned(tester, app, alice, user=0)] == [str(alice)]
+        await tester.process_inbox(user=1)
+        assert [n["name"] for n in owned(tester, app, bob, user=1)] == ["Gift"]
+        assert owned(tester, app, alice, user=1) == []
 
     run(scenario, tmp_path)
