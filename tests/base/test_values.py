@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,7 +30,22 @@ def test_amounts_parse_exactly_without_floats() -> None:
     assert str(Amount.from_tokens(2)) == "2."
 
 
-@pytest.mark.parametrize("text", ["abc", "1e400", "0.0000000000000000001", "-1"])
+def test_large_amounts_parse_without_rounding() -> None:
+    assert Amount.from_tokens("10000000000.000000000000000001").atto == 10**28 + 1
+    assert (
+        Amount.from_tokens(Decimal("12345678901234567890.5")).atto
+        == 12345678901234567890 * 10**18 + 5 * 10**17
+    )
+
+
+@given(st.integers(0, (1 << 128) - 1))
+def test_text_form_parses_back_exactly(atto: int) -> None:
+    assert Amount.from_tokens(str(Amount(atto))).atto == atto
+
+
+@pytest.mark.parametrize(
+    "text", ["abc", "1e400", "0.0000000000000000001", "-1", "1.5.5", "", " . ", "1,5", "inf"]
+)
 def test_bad_token_amounts_are_refused(text: str) -> None:
     with pytest.raises(ArithmeticOverflow):
         Amount.from_tokens(text)

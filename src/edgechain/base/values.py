@@ -6,9 +6,10 @@ All are integers with checked arithmetic: an operation that would leave the rang
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import ClassVar
 
 from edgechain.base.errors import ArithmeticOverflow
@@ -16,6 +17,7 @@ from edgechain.base.errors import ArithmeticOverflow
 U64_MAX = (1 << 64) - 1
 U128_MAX = (1 << 128) - 1
 ATTO_PER_TOKEN = 10**18
+_TOKEN_TEXT = re.compile(r"([0-9]+)(?:\.([0-9]{0,18}))?")
 
 
 def _check_range(kind: str, value: int, maximum: int) -> int:
@@ -44,14 +46,19 @@ class Amount:
 
     @classmethod
     def from_tokens(cls, tokens: int | str | Decimal) -> Amount:
-        """Parse a token count such as ``5`` or ``"1.25"`` exactly (no floats)."""
-        try:
-            value = Decimal(tokens) * ATTO_PER_TOKEN
-        except (InvalidOperation, TypeError, ValueError) as exc:
-            raise ArithmeticOverflow(f"not a token amount: {tokens!r}") from exc
-        if value != value.to_integral_value():
-            raise ArithmeticOverflow(f"{tokens!r} has more than 18 decimals")
-        return cls(int(value))
+        """Parse a token count such as ``5`` or ``"1.25"`` exactly (no floats, no rounding)."""
+        if isinstance(tokens, bool) or not isinstance(tokens, (int, str, Decimal)):
+            raise ArithmeticOverflow(f"not a token amount: {tokens!r}")
+        if isinstance(tokens, int):
+            return cls(tokens * ATTO_PER_TOKEN)
+        text = str(tokens).strip()
+        match = _TOKEN_TEXT.fullmatch(text)
+        if match is None:
+            raise ArithmeticOverflow(
+                f"not a token amount (digits with at most 18 decimals): {tokens!r}"
+            )
+        whole, fraction = match.group(1), match.group(2) or ""
+        return cls(int(whole) * ATTO_PER_TOKEN + int(fraction.ljust(18, "0") or "0"))
 
     def try_add(self, other: Amount) -> Amount:
         return Amount(_check_range("amount", self.atto + other.atto, U128_MAX))
