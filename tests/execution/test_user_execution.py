@@ -627,3 +627,24 @@ def test_a_failed_first_message_leaves_its_application_unknown_on_the_receiver()
     executor.execute_message(sender, None, False, message(4))
     executor.close()
     assert chain.state.applications.contains(app)
+
+
+def test_a_blob_whose_bytes_disagree_with_its_measured_size_fails_the_block() -> None:
+    from edgechain.base.identifiers import BlobId
+
+    class ShrinkingBlobs(SizedMemoryBlobs):
+        """Measures a blob one byte short of its bytes (a file replaced between the two)."""
+
+        def blob_size(self, blob_id: BlobId) -> int:
+            return super().blob_size(blob_id) - 1
+
+    model = Blob.data(b"weights" * 10)
+    honest = MemoryBlobs([*CATCHER_MODULE.blobs, model])
+    chain = Chain()
+    chain.publish(CATCHER_MODULE, honest)
+    app = chain.create(CATCHER_MODULE, honest)
+    executor = chain.block(ShrinkingBlobs(honest.blobs.values()))
+    with pytest.raises(BlobsNotFound):
+        executor.execute_operation(probe_operation(app, PROBE.ReadBlob(model.id)))
+    executor.close()
+    assert chain.total(app) == 0

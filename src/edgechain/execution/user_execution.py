@@ -221,6 +221,12 @@ class UserExecution:
         except EdgechainError as error:  # e.g. the storage found the file corrupt
             raise BlobsNotFound([blob_id]) from error
 
+    def verify_blob(self, blob_id: BlobId) -> None:
+        """Raise BlobsNotFound unless the node's checker finds the blob stored and intact
+        (a storage's checker verifies its hash)."""
+        if list(self._blob_checker([blob_id])):
+            raise BlobsNotFound([blob_id])
+
     def abort_transaction(self, transaction: Transaction, error: BlobsNotFound) -> NoReturn:
         """Raise ``error``, fatal to ``transaction``: no contract on its call stack can catch it.
 
@@ -741,18 +747,25 @@ class ContractRuntimeImpl:
     # -- blobs
 
     def read_data_blob(self, blob_id: BlobId) -> bytes:
-        self._charge_blob_read(blob_id, "read_data_blob")
+        size = self._charge_blob_read(blob_id, "read_data_blob")
         try:
-            return self._execution.read_blob(blob_id)
+            content = self._execution.read_blob(blob_id)
+            if len(content) != size:  # the file changed since it was measured
+                raise BlobsNotFound([blob_id])
         except BlobsNotFound as error:
             self._execution.abort_transaction(self._transaction, error)
+        return content
 
     def assert_data_blob_exists(self, blob_id: BlobId) -> None:
         self._charge_blob_read(blob_id, "assert_data_blob_exists")
+        try:
+            self._execution.verify_blob(blob_id)
+        except BlobsNotFound as error:
+            self._execution.abort_transaction(self._transaction, error)
 
-    def _charge_blob_read(self, blob_id: BlobId, what: str) -> None:
+    def _charge_blob_read(self, blob_id: BlobId, what: str) -> int:
         """Check the blob id, check that the blob is stored here (fatal if not), and charge
-        for reading it by its size: all before any of its bytes are read."""
+        for reading it by its size: all before any of its bytes are read. Returns the size."""
         self._charge(RUNTIME_CALL_FUEL)
         if not isinstance(blob_id, BlobId) or blob_id.blob_type not in DATA_BLOB_TYPES:
             raise InvalidApplicationData(
@@ -764,6 +777,7 @@ class ContractRuntimeImpl:
             self._execution.abort_transaction(self._transaction, error)
         self._charge(size // BLOB_BYTES_PER_FUEL)
         self._execution.tracker.charge_read(size)
+        return size
 
     # -- tokens
 
