@@ -134,28 +134,37 @@ def test_compiled_product_equals_numpy_in_documented_order_bit_for_bit(tensor_ty
 def test_batches_and_thread_counts_do_not_change_a_bit(tensor_type: str) -> None:
     _, data = _quantized(tensor_type, 256, 256, seed=6)
     matrix = prepare_matrix(TensorType[tensor_type], data, (256, 256))
+    assert isinstance(matrix, PackedMatrix)
     x = np.random.default_rng(7).standard_normal((9, 256)).astype(np.float32)
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
         single = matrix.matmul(x)
+        single_blas = matrix.matmul(x)
+        matrix.batch_with_blas = False
+        single_exact = matrix.matmul(x)
         numba.set_num_threads(max(2, threads))
-        multi = matrix.matmul(x)
+        multi_exact = matrix.matmul(x)
+        matrix.batch_with_blas = True
+        multi_blas = matrix.matmul(x)
     finally:
         numba.set_num_threads(threads)
     stepwise = np.concatenate([matrix.matmul(x[t : t + 1]) for t in range(9)])
-    np.testing.assert_array_equal(single, multi)
-    np.testing.assert_array_equal(single, stepwise)
+    np.testing.assert_array_equal(single, single_blas)
+    np.testing.assert_array_equal(single_blas, multi_blas)
+    np.testing.assert_array_equal(single_exact, multi_exact)
+    np.testing.assert_array_equal(single_exact, stepwise)
 
 
-def test_blas_batch_path_computes_the_same_function() -> None:
-    _, data = _quantized("Q4_1", 64, 128, seed=8)
-    matrix = prepare_matrix(TensorType.Q4_1, data, (64, 128))
-    assert isinstance(matrix, PackedMatrix)
+@pytest.mark.parametrize("tensor_type", LEGACY)
+def test_blas_batch_path_computes_the_same_function(tensor_type: str) -> None:
+    _, data = _quantized(tensor_type, 64, 128, seed=8)
+    matrix = prepare_matrix(TensorType[tensor_type], data, (64, 128))
+    assert isinstance(matrix, PackedMatrix) and matrix.batch_with_blas
     x = np.random.default_rng(9).standard_normal((8, 128)).astype(np.float32)
-    integer = matrix.matmul(x)
-    matrix.batch_with_blas = True
-    np.testing.assert_allclose(matrix.matmul(x), integer, atol=1e-4)
+    blas = matrix.matmul(x)
+    matrix.batch_with_blas = False
+    np.testing.assert_allclose(blas, matrix.matmul(x), atol=1e-4)
 
 
 def test_k_quants_and_floats_become_dense_matrices() -> None:

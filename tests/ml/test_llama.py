@@ -136,13 +136,24 @@ def test_greedy_tokens_equal_float64_reference(
     assert ours == expected
 
 
-def test_batch_prefill_equals_token_by_token_bit_for_bit(files: dict[str, Path]) -> None:
+def test_exact_prefill_equals_token_by_token_bit_for_bit(files: dict[str, Path]) -> None:
+    for name in ("gguf-Q4_1", "gguf-Q8_0", "gguf-Q4_0"):
+        model = load_llama(open_model_file(files[name]), NumpyBackend(exact=True))
+        batched = model.forward(PROMPT, model.new_state(), all_logits=True)
+        state = model.new_state()
+        stepwise = np.stack([model.forward([token], state) for token in PROMPT])
+        np.testing.assert_array_equal(batched, stepwise, err_msg=name)
+
+
+def test_default_blas_prefill_is_close_to_token_by_token(files: dict[str, Path]) -> None:
     for name in ("gguf-Q4_1", "gguf-Q8_0", "gguf-Q4_0"):
         model = load_llama(open_model_file(files[name]))
         batched = model.forward(PROMPT, model.new_state(), all_logits=True)
         state = model.new_state()
         stepwise = np.stack([model.forward([token], state) for token in PROMPT])
-        np.testing.assert_array_equal(batched, stepwise, err_msg=name)
+        # float32 rounding, occasionally flipping an 8-bit activation quant by one step
+        np.testing.assert_allclose(batched, stepwise, atol=0.05, err_msg=name)
+        assert np.abs(batched - stepwise).mean() < 1e-3
 
 
 def test_tied_output_uses_the_embedding(tmp_path: Path) -> None:

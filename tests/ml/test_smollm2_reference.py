@@ -1,17 +1,17 @@
 """SmolLM2-135M-Instruct Q4_1 against llama.cpp's and transformers's reference outputs (slow).
 
-Tolerances, stated: last-position logits of "Once upon a time" within 1.0 of
-llama.cpp's (max |diff|; measured 0.73, llama.cpp itself moves by up to 0.45 between
-batched and token-by-token evaluation) and within 1.0 of transformers's (measured 0.58;
-the mean difference is +0.23 against llama.cpp and -0.02 against transformers, the two
-references being ~0.26 apart), same argmax, their top 5 inside our top 10 (ranks 10-11
-are a 0.09 near-tie in our logits). Greedy continuations: fed the reference's own tokens
+Tolerances, stated: last-position logits of "Once upon a time" within 0.75 of
+llama.cpp's (max |diff|; measured 0.405, mean difference -0.007; llama.cpp itself moves
+by up to 0.45 between batched and token-by-token evaluation) and within 1.25 of
+transformers's (measured 0.958 = the references' known ~0.26 offset, mean -0.263, plus
+0.695 centred), same argmax, their top 5 inside our top 10.
+Greedy continuations: fed the reference's own tokens
 (teacher forcing) we pick its token at every position except near-ties, where our logit
 for its token is within `NEAR_TIE` of our top one; running free, we reproduce it exactly
 up to the first such near-tie (or its first end-of-turn, where we stop). Measured
-agreement, free-running, of 32 tokens: llama.cpp 32 / 5 / 13 (near-ties: gaps 0.034 at
-step 5, where transformers and llama.cpp part too, and 0.486 at step 13); transformers
-32 / 29 (every token up to its end-of-turn) / 32 / 0 (a 0.0002 tie at the first step,
+agreement, free-running, of 32 tokens: llama.cpp 31 / 32 / 13 (near-ties: gaps 0.129 at
+step 31, 0.268 at step 13); transformers 31 / 5 / 32 / 0 (gaps 0.129, 0.107 at step 5
+where transformers and llama.cpp part too, 0.036 at the first step of the story prompt
 where transformers's own margin is 0.044).
 """
 
@@ -79,7 +79,12 @@ def test_prompt_ids_and_greedy_continuation(
     ids = model.encode(str(prompt["prompt"]))
     assert ids == prompt["prompt_ids"]
     expected = [int(i) for i in prompt["greedy_ids"]]  # type: ignore[attr-defined]
-    forced = model.logits(ids + expected[:-1])[len(ids) - 1 :]  # (32, vocab)
+    # Teacher forcing the way generation runs: the prompt in one batch, then one token at
+    # a time, so free-running decoding sees exactly these logits until it departs.
+    state = model.model.new_state(len(ids) + 32)
+    steps = [model.model.forward(ids, state)]
+    steps += [model.model.forward([token], state) for token in expected[:-1]]
+    forced = np.stack(steps)  # (32, vocab)
     ours = forced.argmax(axis=1)
     gaps = forced[np.arange(32), ours] - forced[np.arange(32), expected]
     mismatches = [step for step in range(32) if ours[step] != expected[step]]
@@ -110,7 +115,7 @@ def test_logits_of_once_upon_a_time(model: LanguageModel) -> None:
             f"{difference.mean():.3f}, max |diff - mean| "
             f"{np.abs(difference - difference.mean()).max():.3f}"
         )
-        assert np.abs(difference).max() < 1.0
+        assert np.abs(difference).max() < {"llamacpp": 0.75, "transformers": 1.25}[name]
         assert int(ours.argmax()) == int(theirs.argmax())
         assert set(np.argsort(theirs)[-5:]) <= set(np.argsort(ours)[-10:])
 

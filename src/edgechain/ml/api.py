@@ -152,11 +152,11 @@ class EmbeddingModel:
         return {"kind": "embedding model", "architecture": "bert", "source": self.directory}
 
 
-def _backend(name: str, device: str, file_backed: bool) -> Backend:
+def _backend(name: str, device: str, file_backed: bool, exact: bool) -> Backend:
     if name == "numpy":
         if device != "cpu":
             raise BackendUnavailable(f"the numpy backend runs on the CPU, not {device!r}")
-        return NumpyBackend(release_file_pages=file_backed)
+        return NumpyBackend(release_file_pages=file_backed, exact=exact)
     if name == "torch":
         from edgechain.ml.torch_backend import TorchBackend
 
@@ -203,10 +203,12 @@ def load_model(
     device: str = "cpu",
     tokenizer: Tokenizer | str | os.PathLike[str] | None = None,
     threads: int | None = None,
+    exact: bool = False,
 ) -> LanguageModel | EmbeddingModel:
     """Open a model file and build the model it holds (Llama -> `LanguageModel`, BERT ->
     `EmbeddingModel`). ``tokenizer`` overrides the file's own (a llama2.c model looks for
-    ``tokenizer.bin`` beside it); ``threads`` sets numba's thread count for the numpy backend."""
+    ``tokenizer.bin`` beside it); ``threads`` sets numba's thread count for the numpy backend;
+    ``exact`` makes its prefill bit-identical to token-by-token evaluation (slower)."""
     if threads is not None:
         import numba
 
@@ -219,6 +221,6 @@ def load_model(
     config = config_of(model_file)
     file_backed = isinstance(source, (str, os.PathLike))  # np.memmap of a path, never a buffer
     model = LlamaModel(
-        config, llama_tensors(model_file, config), _backend(backend, device, file_backed)
+        config, llama_tensors(model_file, config), _backend(backend, device, file_backed, exact)
     )
     return LanguageModel(model, _find_tokenizer(source, model_file, tokenizer), model_file)

@@ -30,11 +30,12 @@ Weight layout: GGUF names and GGUF's q/k row order are canonical. Hugging Face q
 (llama.cpp's convert permutation), so a single RoPE implementation serves every format;
 llama2.c files already use GGUF's order.
 
-Numerics of `NumpyBackend`: quantized products in the compiled integer kernels (see
-`kernels.compiled`; prefill and decode run the same kernels, so a prompt evaluated in
-one batch gives bit for bit the logits of token-by-token evaluation), RMSNorm's mean
-square in float64, attention scores, softmax and weighted values in float32 in a fixed
-order, independent of the thread count.
+Numerics of `NumpyBackend`: quantized products of one token in the compiled integer
+kernels (`kernels.compiled`); a prompt's batch through BLAS on dequantized chunks, or
+with ``exact=True`` through the same integer kernels, so that a prompt evaluated in one
+batch gives bit for bit the logits of token-by-token evaluation; RMSNorm's mean square
+in float64; attention scores, softmax and weighted values in float32 in a fixed order.
+Nothing depends on the thread count.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from edgechain.ml.errors import ModelFormatError, UnsupportedModel
 from edgechain.ml.kernels import (
     COMPILED_TYPES,
     DenseMatrix,
+    PackedMatrix,
     WeightMatrix,
     compiled,
     prepare_matrix,
@@ -333,10 +335,13 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def __init__(self, release_file_pages: bool = False) -> None:
+    def __init__(self, release_file_pages: bool = False, exact: bool = False) -> None:
         self.release_file_pages = release_file_pages
         """Weights come from a file mapping: drop its pages once packed (see
         `kernels.release_file_pages`); never for in-memory buffers."""
+        self.exact = exact
+        """Prefill through the integer kernels too (bit-identical to token-by-token
+        evaluation) instead of BLAS on dequantized chunks (faster; see `kernels.matrices`)."""
 
     def matrix(self, records: Sequence[TensorRecord]) -> WeightMatrix:
         cols = {record.shape[-1] for record in records}
@@ -351,6 +356,8 @@ class NumpyBackend:
             parts = [np.asarray(record.data).reshape(record.shape[0], -1) for record in records]
             data = parts[0] if len(parts) == 1 else np.concatenate(parts)
             matrix = prepare_matrix(next(iter(types)), data, shape, name)
+            if isinstance(matrix, PackedMatrix):
+                matrix.batch_with_blas = not self.exact
             if self.release_file_pages:
                 for part in parts:
                     release_file_pages(part)

@@ -205,41 +205,33 @@ def matmul_q8_0(values, scales, quants, x_scales, out):  # type: ignore[no-untyp
         _chunk_q8_0(values[c], scales[c], quants, x_scales, out[c])
 
 
-@numba.njit(parallel=True, cache=True)
-def unpack_q4_1(nibbles, scales, mins, out):  # type: ignore[no-untyped-def]
-    """Packed Q4_1 into float32 ``out`` (inputs, chunks * CHUNK): the weight transposed."""
-    chunks, blocks, _, rows = nibbles.shape
-    for c in prange(chunks):
-        for b in range(blocks):
-            for j in range(16):
-                for r in range(rows):
-                    byte = nibbles[c, b, j, r]
-                    out[b * 32 + j, c * rows + r] = np.float32(byte & 15) * scales[c, b, r] + mins[c, b, r]
-                    out[b * 32 + 16 + j, c * rows + r] = np.float32(byte >> 4) * scales[c, b, r] + mins[c, b, r]
-
-
-@numba.njit(parallel=True, cache=True)
-def unpack_q4_0(nibbles, scales, out):  # type: ignore[no-untyped-def]
-    """Packed Q4_0 into float32 ``out`` (inputs, chunks * CHUNK): the weight transposed."""
-    chunks, blocks, _, rows = nibbles.shape
-    for c in prange(chunks):
-        for b in range(blocks):
-            for j in range(16):
-                for r in range(rows):
-                    byte = np.int32(nibbles[c, b, j, r])
-                    out[b * 32 + j, c * rows + r] = np.float32((byte & 15) - 8) * scales[c, b, r]
-                    out[b * 32 + 16 + j, c * rows + r] = np.float32((byte >> 4) - 8) * scales[c, b, r]
-
-
-@numba.njit(parallel=True, cache=True)
-def unpack_q8_0(values, scales, out):  # type: ignore[no-untyped-def]
-    """Packed Q8_0 into float32 ``out`` (inputs, chunks * CHUNK): the weight transposed."""
-    chunks, blocks, _, rows = values.shape
-    for c in prange(chunks):
-        for b in range(blocks):
+@numba.njit(cache=True)
+def _unpack_chunk(quants, scales, mins, kind, out):  # type: ignore[no-untyped-def]
+    blocks = quants.shape[0]
+    rows = quants.shape[2]
+    for b in range(blocks):
+        if kind == 8:
             for j in range(32):
                 for r in range(rows):
-                    out[b * 32 + j, c * rows + r] = np.float32(values[c, b, j, r]) * scales[c, b, r]
+                    out[b * 32 + j, r] = np.float32(np.int8(quants[b, j, r])) * scales[b, r]
+            continue
+        for j in range(16):
+            for r in range(rows):
+                byte = np.int32(quants[b, j, r])
+                if kind == 1:
+                    out[b * 32 + j, r] = np.float32(byte & 15) * scales[b, r] + mins[b, r]
+                    out[b * 32 + 16 + j, r] = np.float32(byte >> 4) * scales[b, r] + mins[b, r]
+                else:
+                    out[b * 32 + j, r] = np.float32((byte & 15) - 8) * scales[b, r]
+                    out[b * 32 + 16 + j, r] = np.float32((byte >> 4) - 8) * scales[b, r]
+
+
+@numba.njit(parallel=True, cache=True)
+def unpack(quants, scales, mins, kind, out):  # type: ignore[no-untyped-def]
+    """Packed weights into float32 ``out`` (chunks, inputs, CHUNK): each chunk's slice of the
+    weight, transposed. ``kind``: 1 = Q4_1 (``mins`` used), 0 = Q4_0, 8 = Q8_0."""
+    for c in prange(quants.shape[0]):
+        _unpack_chunk(quants[c], scales[c], mins[c], kind, out[c])
 
 
 @numba.njit(parallel=True, cache=True)

@@ -5,22 +5,30 @@
 
 - Q4_0, Q4_1, Q8_0: re-arranged once at load into the compiled kernels' row-minor
   layout (see `compiled`), still quantized. Activations are quantized to 8 bits
-  (llama.cpp's rule). Every batch size goes through the same integer kernels, so a
-  prompt evaluated in one batch gives bit for bit the logits of token-by-token
-  evaluation. (``batch_with_blas`` switches a matrix to dequantize-into-a-buffer plus
-  BLAS for batches: the same function up to float32 rounding, but OpenBLAS's spinning
-  threads collapse on a shared machine, and rounding differences re-quantize
-  differently downstream: SmolLM2's logits move by up to ~0.7.)
+  (llama.cpp's rule). One token (decode) goes through the integer kernels. A batch of
+  `BATCH_THRESHOLD` or more (prefill) is, by default, multiplied in float32 with BLAS:
+  each chunk of rows is dequantized into a reusable buffer (never the whole model) and
+  the 8-bit-rounded activations multiplied by it, chunks split over our own threads with
+  OpenBLAS pinned to one thread per caller (its spinning pool collapses on a shared
+  machine). That is the same function up to float32 rounding and about twice as fast as
+  the integer kernel on a batch; but rounding differences re-quantize differently
+  downstream (SmolLM2's logits move by up to ~0.7), so ``exact=True`` keeps every batch
+  in the integer kernels: a prompt evaluated in one batch then gives bit for bit the
+  logits of token-by-token evaluation.
 - F32, F16, BF16 and the K-quants (no compiled kernel yet): float32 in memory, BLAS.
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
+import numba
 import numpy as np
 
 from edgechain.ml.errors import ModelFormatError
@@ -59,6 +67,67 @@ def _scratch(rows: int, cols: int) -> np.ndarray:
         buffer = _ScratchBuffer()
         _SCRATCH.buffer = buffer
     return buffer.view(rows, cols)
+
+
+def _openblas_local_threads() -> Any:
+    """OpenBLAS's per-thread thread count setter (0.3.27+), or None on other BLAS builds."""
+    import glob
+    import os
+
+    directory = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in glob.glob(os.path.join(directory, "*openblas*.so*")):
+        try:
+            return ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+_SET_LOCAL_THREADS = _openblas_local_threads()
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _single_threaded_blas() -> None:
+    if _SET_LOCAL_THREADS is not None:
+        _SET_LOCAL_THREADS(1)
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL, _POOL_SIZE
+    with _POOL_LOCK:
+        if _POOL is None or workers != _POOL_SIZE:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(workers, "edgechain-blas", _single_threaded_blas)
+            _POOL_SIZE = workers
+        return _POOL
+
+
+def _blas_by_chunks(activations: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
+    """``out[c] = activations[0] @ weight[c]`` for every chunk, split over numba's thread
+    count, each worker's OpenBLAS on one thread. Each chunk is one sgemm whoever runs it,
+    so the split does not change the result."""
+    chunks = weight.shape[0]
+    workers = max(1, min(int(numba.get_num_threads()), chunks))
+    if _SET_LOCAL_THREADS is None:
+        np.matmul(activations, weight, out=out)  # another BLAS: its own threading
+        return
+    if workers == 1:
+        previous = _SET_LOCAL_THREADS(1)  # this thread only, restored below
+        try:
+            np.matmul(activations, weight, out=out)
+        finally:
+            _SET_LOCAL_THREADS(previous)
+        return
+    bounds = [chunks * part // workers for part in range(workers + 1)]
+    futures = [
+        _pool(workers).submit(np.matmul, activations, weight[lo:hi], out=out[lo:hi])
+        for lo, hi in itertools.pairwise(bounds)
+    ]
+    for future in futures:
+        future.result()
 
 
 def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -131,13 +200,17 @@ class PackedMatrix(WeightMatrix):
     """float32 (chunks, blocks, CHUNK)."""
     mins: np.ndarray | None
     """float32 (chunks, blocks, CHUNK) for Q4_1, else None."""
-    batch_with_blas: bool = False
-    """Batches of `BATCH_THRESHOLD`+ tokens: dequantize and use BLAS (False: integer kernels,
-    bit-identical to token-by-token decoding)."""
+    batch_with_blas: bool = True
+    """Batches of `BATCH_THRESHOLD`+ tokens: dequantize chunks and use BLAS (False: the
+    integer kernels, bit-identical to token-by-token decoding)."""
 
     @property
     def padded_rows(self) -> int:
         return int(self.quants.shape[0]) * compiled.CHUNK
+
+    @property
+    def kind(self) -> int:
+        return {TensorType.Q4_1: 1, TensorType.Q4_0: 0}.get(self.tensor_type, 8)
 
     def matmul(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
@@ -147,10 +220,7 @@ class PackedMatrix(WeightMatrix):
             and tokens >= BATCH_THRESHOLD
             and self.padded_rows * self.cols <= MAX_UNPACK_ELEMENTS
         ):
-            weight_t = _scratch(self.cols, self.padded_rows)  # (cols, padded rows)
-            self._unpack(weight_t)
-            product: np.ndarray = (requantize_activations(x) @ weight_t)[:, : self.rows]
-            return product  # (T, rows)
+            return self._matmul_blas(x)
         quants, scales, sums = quantize_activations(x)
         out = np.empty((self.quants.shape[0], tokens, compiled.CHUNK), dtype=np.float32)
         if self.tensor_type == TensorType.Q4_1:
@@ -161,18 +231,25 @@ class PackedMatrix(WeightMatrix):
             compiled.matmul_q8_0(self.quants, self.scales, quants, scales, out)
         return out.transpose(1, 0, 2).reshape(tokens, -1)[:, : self.rows]  # (T, rows)
 
-    def _unpack(self, weight_t: np.ndarray) -> None:
-        if self.tensor_type == TensorType.Q4_1:
-            compiled.unpack_q4_1(self.quants, self.scales, self.mins, weight_t)
-        elif self.tensor_type == TensorType.Q4_0:
-            compiled.unpack_q4_0(self.quants, self.scales, weight_t)
-        else:
-            compiled.unpack_q8_0(self.quants, self.scales, weight_t)
+    def _matmul_blas(self, x: np.ndarray) -> np.ndarray:
+        chunks = self.quants.shape[0]
+        weight = _scratch(chunks * self.cols, compiled.CHUNK).reshape(chunks, self.cols, -1)
+        self._unpack(weight)  # (chunks, cols, CHUNK)
+        activations = requantize_activations(x)[None]  # (1, T, cols)
+        out = np.empty((chunks, x.shape[0], compiled.CHUNK), dtype=np.float32)
+        _blas_by_chunks(activations, weight, out)  # (chunks, T, CHUNK)
+        product: np.ndarray = out.transpose(1, 0, 2).reshape(x.shape[0], -1)[:, : self.rows]
+        return product  # (T, rows)
+
+    def _unpack(self, weight: np.ndarray) -> None:
+        mins = self.mins if self.mins is not None else self.scales
+        compiled.unpack(self.quants, self.scales, mins, self.kind, weight)
 
     def to_float(self) -> np.ndarray:
-        weight_t = np.empty((self.cols, self.padded_rows), dtype=np.float32)
-        self._unpack(weight_t)
-        return np.ascontiguousarray(weight_t.T[: self.rows])
+        chunks = self.quants.shape[0]
+        weight = np.empty((chunks, self.cols, compiled.CHUNK), dtype=np.float32)
+        self._unpack(weight)
+        return np.ascontiguousarray(weight.transpose(0, 2, 1).reshape(-1, self.cols)[: self.rows])
 
 
 _PACKING = {
