@@ -25,6 +25,8 @@ fails leaves unsaved changes at most, which the storage never hands out again.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from edgechain.base.blobs import Blob
 from edgechain.base.crypto import CryptoHash, KeyPair
 from edgechain.base.identifiers import BlobId, ChainId
@@ -53,6 +55,9 @@ from edgechain.storage.storage import Storage
 MAX_CLOCK_SKEW_MICROS = 2_000_000
 """How far in the future (µs) a proposed block's timestamp may be, against this node's clock."""
 
+CHECKED_CERTIFICATES_KEPT = 256
+"""How many checked certificates a worker remembers (to skip checking the same object again)."""
+
 
 class WorkerState:
     """Handles the requests of one validator (or of a client's local node) for its chains."""
@@ -69,6 +74,9 @@ class WorkerState:
         """The validator's signing key; None for a node that does not vote."""
         self.chain_filter = chain_filter
         """The chains this worker handles (None: all of them)."""
+        self._checked_certificates: OrderedDict[CryptoHash, tuple[Certificate, Committee]] = (
+            OrderedDict()
+        )
 
     # -------------------------------------------------------------- proposals
 
@@ -141,7 +149,7 @@ class WorkerState:
             return self._response(chain, None), self._outbox_requests(chain)
         if block.height > next_height:
             raise MissingEarlierBlocks(block.chain_id, next_height, block.height)
-        certificate.check(self._committee_for(chain, block.epoch, block))
+        self._check_certificate(certificate, self._committee_for(chain, block.epoch, block))
         missing = self.storage.missing_blobs(block.published_blob_ids)
         if missing:
             raise BlobsNotFound(list(missing))
@@ -173,6 +181,22 @@ class WorkerState:
         chain.manager.handle_timeout_certificate(certificate, ownership, Timestamp.now())
         chain.save()
         return self._response(chain, None)
+
+    def _check_certificate(self, certificate: Certificate, committee: Committee) -> None:
+        """``certificate.check(committee)``, skipped only for the very certificate object
+        this worker already checked against an equal committee (certificates are immutable;
+        the storage hands out the object it stored, so a delivery of a block's messages
+        right after the block does not verify the same signatures again)."""
+        certificate_hash = certificate.hash()
+        checked = self._checked_certificates.get(certificate_hash)
+        if checked is not None and checked[0] is certificate and checked[1] == committee:
+            self._checked_certificates.move_to_end(certificate_hash)
+            return
+        certificate.check(committee)
+        self._checked_certificates[certificate_hash] = (certificate, committee)
+        self._checked_certificates.move_to_end(certificate_hash)
+        while len(self._checked_certificates) > CHECKED_CERTIFICATES_KEPT:
+            self._checked_certificates.popitem(last=False)
 
     def _committee_for(self, chain: ChainStateView, epoch: Epoch, block: Block | None) -> Committee:
         """The committee that must have signed for ``epoch``, from what this validator trusts.
@@ -279,7 +303,9 @@ class WorkerState:
                 raise InvalidCrossChainRequest(
                     f"{where}: certificate {certificate_hash} is of chain {block.chain_id}"
                 )
-            certificate.check(self._committee_for(sender_chain, block.epoch, block))
+            self._check_certificate(
+                certificate, self._committee_for(sender_chain, block.epoch, block)
+            )
             if bundles != executed_block.message_bundles_for(request.recipient, certificate_hash):
                 raise InvalidCrossChainRequest(
                     f"{where}: the bundles at height {block.height} are not the ones its"

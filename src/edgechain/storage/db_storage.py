@@ -41,6 +41,7 @@ class DbStorage:
         store: KeyValueStore,
         blob_store: BlobStore | None = None,
         chain_cache_size: int = 1024,
+        certificate_cache_size: int = 256,
     ) -> None:
         self.store = store
         """The key-value store holding chain states and certificates."""
@@ -52,6 +53,13 @@ class DbStorage:
         self._blobs_prefix = root.child("blobs").base_key
         self._chain_cache: OrderedDict[ChainId, ChainStateView] = OrderedDict()
         self._chain_cache_size = chain_cache_size
+        # Certificates written or read lately, with their stored bytes, by hash: a certificate
+        # is needed again right after it is stored (cross-chain deliveries of its messages,
+        # outbox re-sends), and decoding it again costs more than the rest of a delivery.
+        # The store is still read every time; only when it returns exactly the remembered
+        # bytes is the remembered certificate (which those bytes decode to) handed out.
+        self._certificate_cache: OrderedDict[CryptoHash, tuple[bytes, Certificate]] = OrderedDict()
+        self._certificate_cache_size = certificate_cache_size
 
     # ----------------------------------------------------------------- chains
 
@@ -78,10 +86,21 @@ class DbStorage:
     def _certificate_key(self, certificate_hash: CryptoHash) -> bytes:
         return self._certificates_prefix + certificate_hash.digest
 
+    def _remember_certificate(
+        self, certificate_hash: CryptoHash, raw: bytes, certificate: Certificate
+    ) -> None:
+        self._certificate_cache[certificate_hash] = (raw, certificate)
+        self._certificate_cache.move_to_end(certificate_hash)
+        while len(self._certificate_cache) > self._certificate_cache_size:
+            self._certificate_cache.popitem(last=False)
+
     def write_certificate(self, certificate: Certificate) -> None:
+        certificate_hash = certificate.hash()
+        raw = encode(certificate)
         batch = Batch()
-        batch.put(self._certificate_key(certificate.hash()), encode(certificate))
+        batch.put(self._certificate_key(certificate_hash), raw)
         self.store.write_batch(batch)
+        self._remember_certificate(certificate_hash, raw, certificate)
 
     def read_certificate(self, certificate_hash: CryptoHash) -> Certificate:
         (certificate,) = self.read_certificates([certificate_hash])
@@ -98,6 +117,11 @@ class DbStorage:
         for certificate_hash, raw in zip(certificate_hashes, raw_values, strict=True):
             if raw is None:
                 raise CertificateNotFound(f"no certificate {certificate_hash} is stored")
+            remembered = self._certificate_cache.get(certificate_hash)
+            if remembered is not None and remembered[0] == raw:
+                self._certificate_cache.move_to_end(certificate_hash)
+                certificates.append(remembered[1])
+                continue
             try:
                 certificate: Certificate = decode(raw, Certificate)
             except EncodingError as exc:
@@ -106,6 +130,7 @@ class DbStorage:
                 raise CorruptCertificate(
                     f"certificate stored as {certificate_hash} hashes to {certificate.hash()}"
                 )
+            self._remember_certificate(certificate_hash, raw, certificate)
             certificates.append(certificate)
         return certificates
 
@@ -147,4 +172,5 @@ class DbStorage:
 
     def close(self) -> None:
         self._chain_cache.clear()
+        self._certificate_cache.clear()
         self.store.close()
