@@ -62,8 +62,10 @@ async def operate(
     return await tester.execute_operation(app, operation, abi=ProbeAbi, user=user)
 
 
-def query(tester: ApplicationTester, app: ApplicationId, field: str, user: int = 0) -> Any:
-    response = tester.query(app, f"query {{ {field} }}", user=user)
+def query(
+    tester: ApplicationTester, app: ApplicationId, field: str, user: int = 0, validator: int = 0
+) -> Any:
+    response = tester.query(app, f"query {{ {field} }}", user=user, validator=validator)
     assert "errors" not in response, response
     return response["data"][field.split("(")[0]]
 
@@ -648,3 +650,25 @@ def test_a_blob_whose_bytes_disagree_with_its_measured_size_fails_the_block() ->
         executor.execute_operation(probe_operation(app, PROBE.ReadBlob(model.id)))
     executor.close()
     assert chain.total(app) == 0
+
+
+def test_validators_agree_when_one_of_them_lacks_the_blob_a_contract_catches_errors_of(
+    tmp_path: Any,
+) -> None:
+    async def scenario(tester: ApplicationTester) -> None:
+        module_id = await tester.publish_module(CATCHER_MODULE)
+        app = await tester.create_application(module_id, abi=ProbeAbi, argument=0, parameters=0)
+        blob_id, _ = await tester.clients[0].publish_data_blob(b"model weights" * 100)
+        lacking = tester.network.storages[3]
+        assert lacking.blob_store is not None and lacking.blob_store.delete(blob_id)
+        # Validator 3 fails the block (BlobsNotFound, uncatchable), gets the blob, executes
+        # it again: every validator computes the same outcome and stores the same state.
+        await operate(tester, app, PROBE.ReadBlob(blob_id))
+        assert [query(tester, app, "total", validator=index) for index in range(4)] == [1] * 4
+        assert lacking.contains_blob(blob_id)
+
+    run_at = ApplicationTester.create(validators=4, users=1, directory=str(tmp_path))
+    try:
+        asyncio.run(scenario(run_at))
+    finally:
+        run_at.close()
