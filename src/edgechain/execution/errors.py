@@ -54,7 +54,11 @@ class UnexpectedMessageOrigin(ExecutionError):
 
 
 class BlobsNotFound(ExecutionError):
-    """Blobs a block publishes or reads that this node does not hold."""
+    """Blobs a block publishes or reads that this node does not hold (or cannot read intact).
+
+    It depends on the node, not on the chain: the block fails on this node, which does not
+    vote (contract code cannot catch it); the client uploads the blobs and asks again.
+    """
 
     def __init__(self, blob_ids: list[BlobId]) -> None:
         shown = ", ".join(str(blob_id) for blob_id in blob_ids)
