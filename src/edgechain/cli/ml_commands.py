@@ -74,6 +74,11 @@ def register(subparsers: Any) -> None:
     run.add_argument("--backend", choices=("numpy", "torch"), default="numpy")
     run.add_argument("--device", default="cpu", help="cpu or cuda (torch backend)")
     run.add_argument("--threads", type=int, default=None, help="compute threads")
+    run.add_argument(
+        "--exact",
+        action="store_true",
+        help="prefill through the integer kernels too (bit-identical to token-by-token)",
+    )
     run.set_defaults(handler=run_generate)
 
     embed = commands.add_parser("embed", help="print sentence embeddings as JSON lines")
@@ -112,6 +117,7 @@ def run_generate(arguments: argparse.Namespace) -> int:
         backend=arguments.backend,
         device=arguments.device,
         threads=arguments.threads,
+        exact=arguments.exact,
     )
     if not isinstance(model, LanguageModel):
         raise GenerationError(f"{arguments.model} is an embedding model; use `edgechain ml embed`")
