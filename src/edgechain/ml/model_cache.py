@@ -59,7 +59,9 @@ def blake3_hex(data: ModelSource) -> str:
 def _normalise_hash(content_hash_hex: str) -> str:
     text = content_hash_hex.strip().lower()
     if len(text) != 64 or any(character not in "0123456789abcdef" for character in text):
-        raise ValueError(f"a content hash is 64 hexadecimal digits (BLAKE3), got {content_hash_hex!r}")
+        raise ValueError(
+            f"a content hash is 64 hexadecimal digits (BLAKE3), got {content_hash_hex!r}"
+        )
     return text
 
 
