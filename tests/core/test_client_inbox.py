@@ -172,3 +172,15 @@ def test_a_good_inbox_is_taken_in_one_block_with_nothing_refused() -> None:
         assert balance(tester, app, user=1) == 3
 
     run(scenario)
+
+
+def test_only_deterministic_execution_errors_get_a_bundle_rejected() -> None:
+    from edgechain.base.blobs import Blob
+    from edgechain.base.identifiers import BlobType
+    from edgechain.core.client import _says_which_bundle_fails
+    from edgechain.execution.errors import BlobsNotFound, ContractFailed, ContractTimedOut
+
+    missing = BlobsNotFound([Blob(BlobType.DATA, b"x").id])
+    assert not _says_which_bundle_fails(missing)  # this node lacks a blob: fetch, don't reject
+    assert not _says_which_bundle_fails(ContractTimedOut("wall clock"))  # not deterministic
+    assert _says_which_bundle_fails(ContractFailed("refused"))

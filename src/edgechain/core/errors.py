@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgechain.base.errors import EdgechainError
-from edgechain.base.identifiers import BlobId
+from edgechain.execution.errors import BlobsNotFound as BlobsNotFound  # one class for missing blobs
 
 
 class NodeError(EdgechainError):
@@ -34,13 +34,6 @@ class MissingEarlierBlocks(WorkerError):
         self.next_height = next_height
         self.found_height = found_height
 
-
-class BlobsNotFound(WorkerError):
-    """The validator does not hold every blob the block publishes; upload them and retry."""
-
-    def __init__(self, blob_ids: list[BlobId]) -> None:
-        super().__init__(f"missing blobs: {', '.join(str(blob_id) for blob_id in blob_ids)}")
-        self.blob_ids = blob_ids
 
 
 class InvalidCrossChainRequest(WorkerError):

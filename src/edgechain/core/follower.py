@@ -29,7 +29,6 @@ from edgechain.core.errors import BlobsNotFound, ClientError, QuorumNotReached
 from edgechain.core.network import GenesisConfig
 from edgechain.core.node import ValidatorNode
 from edgechain.core.worker import WorkerState
-from edgechain.execution.errors import BlobsNotFound as ExecutionBlobsNotFound
 from edgechain.storage.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -87,7 +86,7 @@ class ChainFollower:
         for _attempt in range(4):
             try:
                 _, requests = self.worker.handle_certificate(certificate)
-            except (BlobsNotFound, ExecutionBlobsNotFound) as missing:
+            except BlobsNotFound as missing:
                 await self._fetch_blobs(list(missing.blob_ids), reader)
                 continue
             queue = deque(requests)
