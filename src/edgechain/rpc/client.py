@@ -13,6 +13,9 @@ Each call is one HTTP POST with a canonical-CBOR body (see `edgechain.rpc.protoc
   considered down for a cool-down that doubles up to ``max_cooldown``, during which calls
   fail at once with `ValidatorOffline` (so a quorum is not held up by a dead peer);
 - faithful: an error the validator raised comes back as the same exception class.
+
+The HTTP itself is `edgechain.rpc.transport.HttpConnectionPool`: keep-alive connections
+on asyncio streams, a few times cheaper in CPU per call than a general HTTP client.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
-import httpx
 import websockets
 from websockets.asyncio.client import connect as websocket_connect
 
@@ -56,6 +58,7 @@ from edgechain.rpc.protocol import (
     error_from_response,
     parse_http_address,
 )
+from edgechain.rpc.transport import HttpConnectionPool, TransportFailure
 
 T = TypeVar("T")
 
@@ -88,7 +91,7 @@ class RemoteValidatorNode:
         """Longest time the node is skipped after it failed."""
         self.max_message_size = max_message_size
         """Largest request or response body, in bytes."""
-        self._client: httpx.AsyncClient | None = None
+        self._client: HttpConnectionPool | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._down_until = 0.0
         self._cooldown = 0.0
@@ -150,16 +153,11 @@ class RemoteValidatorNode:
 
     # ---------------------------------------------------------------- plumbing
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> HttpConnectionPool:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
-            # A client's connection pool belongs to one event loop: a new loop gets a new client.
-            self._client = httpx.AsyncClient(
-                base_url=self.address,
-                timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-                trust_env=False,
-            )
+            # A pool's connections belong to one event loop: a new loop gets a new pool.
+            self._client = HttpConnectionPool(self.address, max_connections=64)
             self._client_loop = loop
         return self._client
 
@@ -177,7 +175,7 @@ class RemoteValidatorNode:
             try:
                 status, content = await self._post(path, body)
                 break
-            except (httpx.TransportError, httpx.StreamError) as failure:
+            except TransportFailure as failure:
                 if attempt >= self.retries:
                     self._cooldown = min(self.max_cooldown, max(self._cooldown * 2, 0.1))
                     self._down_until = time.monotonic() + self._cooldown
@@ -202,24 +200,9 @@ class RemoteValidatorNode:
         raise error_from_response(error, self.address)
 
     async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        client = self._http()
-        headers = {"content-type": CBOR_CONTENT_TYPE}
-        async with client.stream("POST", path, content=body, headers=headers) as response:
-            declared = response.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_message_size:
-                raise MessageTooLarge(
-                    f"response from {self.address}{path}", int(declared), self.max_message_size
-                )
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self.max_message_size:
-                    raise MessageTooLarge(
-                        f"response from {self.address}{path}", size, self.max_message_size
-                    )
-                chunks.append(chunk)
-            return response.status_code, b"".join(chunks)
+        return await self._http().post(
+            path, body, CBOR_CONTENT_TYPE, self.timeout, self.max_message_size
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool (if it belongs to the running loop)."""
