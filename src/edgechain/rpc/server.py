@@ -1,4 +1,7 @@
-"""The validator server: a `ValidatorService` on HTTP (starlette app, served by uvicorn).
+"""The validator server: a `ValidatorService` on HTTP (an ASGI app served by uvicorn).
+
+The protocol's POST endpoints are answered by a bare ASGI layer; GET endpoints, the
+notification websocket and anything unexpected go to a Starlette app with the same routes.
 
 Every request is handled on its own: a body that is too large, garbage, a message for an
 unknown chain, a bad signature or a bug in a handler ends in an `ErrorResponse` for that
@@ -13,13 +16,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from edgechain.base.blobs import Blob
@@ -80,37 +84,130 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def build_app(service: ValidatorService | ValidatorProxy, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> Starlette:
+async def answer(
+    service: ValidatorService | ValidatorProxy,
+    method: str,
+    request_type: Any,
+    call: Callable[[Any], Awaitable[Any]],
+    read: Callable[[], Awaitable[bytes]],
+) -> tuple[int, bytes]:
+    """Read, decode and handle one request; return the status and the CBOR body to send.
+
+    Every failure becomes an error body for this request only; the time and the outcome
+    are counted in the service's metrics.
+    """
+    started = time.perf_counter()
+    error_name: str | None = None
+    try:
+        message = decode(await read(), request_type)
+        result = await call(message)
+        return 200, encode(result)
+    except EdgechainError as error:
+        error_name = type(error).__name__
+        return status_for(error), encode(error_response(error))
+    except Exception as error:  # a bug must not take the validator down
+        error_name = "InternalError"
+        logger.exception("%s failed unexpectedly", method)
+        failure = ErrorResponse(
+            "edgechain.rpc.errors.RemoteError",
+            f"internal error in {method}: {type(error).__name__}: {error}",
+        )
+        return 500, encode(failure)
+    finally:
+        service.metrics.observe_request(method, time.perf_counter() - started, error_name)
+
+
+class _Endpoint(NamedTuple):
+    method: str
+    request_type: Any
+    call: Callable[[Any], Awaitable[Any]]
+
+
+class _PostFastPath:
+    """The protocol's POST endpoints as a bare ASGI app in front of the Starlette one.
+
+    A vote or a certificate is answered without Starlette's middleware, router and request
+    objects (which cost as much CPU as handling a proposal); everything else (GET, the
+    websocket, a wrong method) goes to the Starlette app, which routes the same paths.
+    """
+
+    def __init__(
+        self,
+        service: ValidatorService | ValidatorProxy,
+        endpoints: dict[str, _Endpoint],
+        fallback: ASGIApp,
+        max_message_size: int,
+    ) -> None:
+        self.service = service
+        self.endpoints = endpoints
+        self.fallback = fallback
+        self.max_message_size = max_message_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = (
+            self.endpoints.get(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "POST"
+            else None
+        )
+        if endpoint is None:
+            await self.fallback(scope, receive, send)
+            return
+
+        async def read() -> bytes:
+            return await _read_asgi_body(scope, receive, self.max_message_size)
+
+        status, content = await answer(
+            self.service, endpoint.method, endpoint.request_type, endpoint.call, read
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", CBOR_CONTENT_TYPE.encode("ascii")),
+                    (b"content-length", str(len(content)).encode("ascii")),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+
+async def _read_asgi_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The request body, refusing (before reading it all) one above ``limit`` bytes."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                declared_size = int(value)
+            except ValueError as exc:
+                raise MalformedMessage(f"bad Content-Length {value!r}") from exc
+            if declared_size > limit:
+                raise MessageTooLarge("request body", declared_size, limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise MalformedMessage("the client went away before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise MessageTooLarge("request body", size, limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def build_app(service: ValidatorService | ValidatorProxy, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> ASGIApp:
     """The ASGI application serving ``service``."""
 
     def endpoint(
         method: str, request_type: Any, call: Callable[[Any], Awaitable[Any]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
-            started = time.perf_counter()
-            error_name: str | None = None
-            try:
-                body = await read_body(request, max_message_size)
-                message = decode(body, request_type)
-                result = await call(message)
-                return Response(encode(result), media_type=CBOR_CONTENT_TYPE)
-            except EdgechainError as error:
-                error_name = type(error).__name__
-                return Response(
-                    encode(error_response(error)),
-                    status_code=status_for(error),
-                    media_type=CBOR_CONTENT_TYPE,
-                )
-            except Exception as error:  # a bug must not take the validator down
-                error_name = "InternalError"
-                logger.exception("%s failed unexpectedly", method)
-                failure = ErrorResponse(
-                    "edgechain.rpc.errors.RemoteError",
-                    f"internal error in {method}: {type(error).__name__}: {error}",
-                )
-                return Response(encode(failure), status_code=500, media_type=CBOR_CONTENT_TYPE)
-            finally:
-                service.metrics.observe_request(method, time.perf_counter() - started, error_name)
+            status, content = await answer(
+                service, method, request_type, call, lambda: read_body(request, max_message_size)
+            )
+            return Response(content, status_code=status, media_type=CBOR_CONTENT_TYPE)
 
         return handle
 
@@ -153,29 +250,27 @@ def build_app(service: ValidatorService | ValidatorProxy, max_message_size: int 
             receiver.cancel()
             service.unsubscribe(subscriber)
 
+    posts = {
+        PROPOSAL_PATH: _Endpoint("handle_block_proposal", BlockProposal, service.handle_block_proposal),
+        CERTIFICATE_PATH: _Endpoint("handle_certificate", Certificate, service.handle_certificate),
+        CHAIN_INFO_PATH: _Endpoint("handle_chain_info_query", ChainInfoQuery,
+                                   service.handle_chain_info_query),
+        UPLOAD_BLOB_PATH: _Endpoint("upload_blob", Blob, service.upload_blob),
+        DOWNLOAD_BLOB_PATH: _Endpoint("download_blob", BlobId, service.download_blob),
+        DOWNLOAD_CERTIFICATES_PATH: _Endpoint("download_certificates", list[CryptoHash],
+                                              service.download_certificates),
+    }  # fmt: skip
+    if isinstance(service, ValidatorService):
+        posts[CROSS_CHAIN_PATH] = _Endpoint(
+            "handle_cross_chain_request", CrossChainRequest, service.handle_cross_chain_request
+        )
     routes = [
-        Route(PROPOSAL_PATH, endpoint("handle_block_proposal", BlockProposal,
-                                      service.handle_block_proposal), methods=["POST"]),
-        Route(CERTIFICATE_PATH, endpoint("handle_certificate", Certificate,
-                                         service.handle_certificate), methods=["POST"]),
-        Route(CHAIN_INFO_PATH, endpoint("handle_chain_info_query", ChainInfoQuery,
-                                        service.handle_chain_info_query), methods=["POST"]),
-        Route(UPLOAD_BLOB_PATH, endpoint("upload_blob", Blob, service.upload_blob),
-              methods=["POST"]),
-        Route(DOWNLOAD_BLOB_PATH, endpoint("download_blob", BlobId, service.download_blob),
-              methods=["POST"]),
-        Route(DOWNLOAD_CERTIFICATES_PATH, endpoint("download_certificates", list[CryptoHash],
-                                                   service.download_certificates),
-              methods=["POST"]),
+        *(Route(path, endpoint(*post), methods=["POST"]) for path, post in posts.items()),
         Route(METRICS_PATH, metrics, methods=["GET"]),
         Route(HEALTH_PATH, health, methods=["GET"]),
         WebSocketRoute(NOTIFICATIONS_PATH, notifications),
-    ]  # fmt: skip
-    if isinstance(service, ValidatorService):
-        routes.append(Route(CROSS_CHAIN_PATH, endpoint("handle_cross_chain_request", CrossChainRequest,
-                                                       service.handle_cross_chain_request),
-                            methods=["POST"]))  # fmt: skip
-    return Starlette(routes=routes)
+    ]
+    return _PostFastPath(service, posts, Starlette(routes=routes), max_message_size)
 
 
 async def _wait_for_disconnect(websocket: WebSocket) -> None:
