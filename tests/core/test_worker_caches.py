@@ -14,9 +14,13 @@ from edgechain.chain.certificate import Certificate
 from edgechain.chain.errors import InvalidCertificateSignature, SignerNotInCommittee
 from edgechain.chain.proposal import BlockProposal, ProposalContent
 from edgechain.chain.rounds import Fast
+from edgechain.core.cross_chain import UpdateRecipient
+from edgechain.core.errors import InvalidCrossChainRequest
 from edgechain.core.network import LocalNetwork
+from edgechain.core.worker import WorkerState
 from edgechain.execution.committee import Committee
 from edgechain.execution.errors import InsufficientFunding
+from edgechain.execution.messages import Credit
 from edgechain.execution.operations import Transfer
 from edgechain.storage.db_storage import DbStorage
 
@@ -90,3 +94,32 @@ def test_stored_certificates_are_reused_only_while_the_store_holds_their_bytes(
     other_reader = DbStorage(storage.store)
     decoded = other_reader.read_certificate(certificate.hash())
     assert decoded == certificate and decoded is not certificate
+
+
+def test_a_sole_writer_worker_still_refuses_deliveries_no_stored_certificate_backs(
+    network: LocalNetwork,
+) -> None:
+    worker = WorkerState(network.storages[0], network.validator_keys[0], sole_writer=True)
+    alice, bob = network.user_chain_ids[0], network.user_chain_ids[1]
+    certificate = certify_transfer(network, 5)
+    _, requests = worker.handle_certificate(certificate)
+    (update,) = requests
+    assert isinstance(update, UpdateRecipient)
+    (bundle,) = update.bundles
+    (posted,) = bundle.messages
+    assert isinstance(posted.message, Credit)
+    inflated = dataclasses.replace(
+        bundle,
+        messages=[
+            dataclasses.replace(
+                posted, message=dataclasses.replace(posted.message, amount=tokens(1_000_000))
+            )
+        ],
+    )
+    with pytest.raises(InvalidCrossChainRequest):
+        worker.handle_cross_chain_request(UpdateRecipient(alice, bob, None, [inflated]))
+    assert worker.handle_cross_chain_request(update)  # the genuine one is taken and confirmed
+    inbox = network.storages[0].load_chain(bob).inboxes.try_load_entry(alice)
+    assert inbox is not None and [b.height for b in inbox.added_bundles.elements()] == [
+        bundle.height
+    ]

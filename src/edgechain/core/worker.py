@@ -67,6 +67,8 @@ class WorkerState:
         storage: Storage,
         key_pair: KeyPair | None,
         chain_filter: frozenset[ChainId] | None = None,
+        *,
+        sole_writer: bool = False,
     ) -> None:
         self.storage = storage
         """Where chains, certificates and blobs are kept."""
@@ -74,6 +76,9 @@ class WorkerState:
         """The validator's signing key; None for a node that does not vote."""
         self.chain_filter = chain_filter
         """The chains this worker handles (None: all of them)."""
+        self.sole_writer = sole_writer
+        """True when no other worker writes to this storage's chains (one shard holding every
+        chain): then the storage's cached views are current for every chain, senders too."""
         self._checked_certificates: OrderedDict[CryptoHash, tuple[Certificate, Committee]] = (
             OrderedDict()
         )
@@ -284,8 +289,13 @@ class WorkerState:
         for bundle in request.bundles:
             by_certificate.setdefault(bundle.certificate_hash, []).append(bundle)
         where = f"update of chain {request.recipient} from {request.sender}"
-        # A fresh view: another shard may hold (and advance) the sender chain.
-        sender_chain = self.storage.load_chain_scratch(request.sender)
+        # Another shard may hold (and advance) the sender chain: then only a fresh view is
+        # current. A worker that is the only writer reads its own (cached) view.
+        sender_chain = (
+            self.storage.load_chain(request.sender)
+            if self.sole_writer
+            else self.storage.load_chain_scratch(request.sender)
+        )
         for certificate_hash, bundles in by_certificate.items():
             try:
                 certificate = self.storage.read_certificate(certificate_hash)

@@ -96,7 +96,11 @@ class ValidatorService:
             raise ClientError("a shard process holds exactly one worker")
         self.key_pair = key_pair
         """The validator's signing key."""
-        self.workers = [WorkerState(storage, key_pair) for storage in shard_storages]
+        # A single in-process shard is the only writer of its store's chains.
+        sole_writer = process_shard is None and len(shard_storages) == 1
+        self.workers = [
+            WorkerState(storage, key_pair, sole_writer=sole_writer) for storage in shard_storages
+        ]
         """One worker per shard (routing, not a chain filter, keeps chains apart)."""
         self.process_shard = process_shard
         """(this shard, shard count) when shards are processes; None for in-process shards."""
