@@ -4,7 +4,8 @@ An NFT's content is the pinned model's reply to its prompt (through the model's 
 template when it has one), sampled with the NFT's settings and a seed equal to its token
 id: anyone who runs this service over the same chain state sees byte-identical content.
 The model is verified before parsing (on-chain manifest, or URL plus BLAKE3) and loaded
-once per content hash in the process (`edgechain.ml.model_cache`); generated content is
+once per content hash in the process (`edgechain.ml.model_cache`), in the engine's exact
+mode (prefill bit-identical to token-by-token evaluation, no BLAS); generated content is
 remembered per (model, token id), since it cannot change.
 
 The pinned-model loading code is the same as ``apps/llm/service.py``'s: a service blob
@@ -146,7 +147,7 @@ def open_pinned_model(runtime: Any, pinned: PinnedModel) -> CachedModel:
             return runtime.fetch_url(url)
 
         what = f"model fetched from {url}"
-    return cache.get_entry(expected, open_source, verify=True, what=what)
+    return cache.get_entry(expected, open_source, verify=True, what=what, exact=True)
 
 
 # -- content ---------------------------------------------------------------------------------
@@ -418,7 +419,7 @@ class GenNftService(Service):
         pinned = self.pinned()
         manifest = manifest_of(self.runtime, pinned)
         content_hash = content_hash_of(self.runtime, pinned)
-        cached = shared_model_cache().cached(content_hash)
+        cached = shared_model_cache().cached(content_hash, exact=True)
         size = manifest.total_length if manifest is not None else (cached.size if cached else None)
         created = self.state.created_at_height.get()
         return ModelCard(

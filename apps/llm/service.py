@@ -4,8 +4,9 @@ The model named by the parameters is verified before anything parses it — an o
 file is read chunk by chunk from the blob store (each chunk checked by its blob id) and
 hashed against its manifest's BLAKE3; a URL's bytes are hashed against the pinned BLAKE3 —
 and kept in the process-wide `edgechain.ml.model_cache`, so queries after the first reuse
-it. Generation is reproducible: the same model, prompt, settings and seed give the same
-text for everyone (``seed`` defaults to the ML engine's fixed seed).
+it. Generation is reproducible: the model is loaded in the engine's exact mode (prefill
+bit-identical to token-by-token evaluation, no BLAS), so the same model, prompt, settings
+and seed give the same text for everyone (``seed`` defaults to the engine's fixed seed).
 
 GraphQL: ``model`` (the model card), ``prompt(prompt, maxTokens, temperature, topP, topK,
 seed)``, ``chat(messages, …)``, ``attestations``, ``verifyAttestation(index)``; mutations
@@ -138,7 +139,7 @@ def open_pinned_model(runtime: Any, pinned: PinnedModel) -> CachedModel:
             return runtime.fetch_url(url)
 
         what = f"model fetched from {url}"
-    return cache.get_entry(expected, open_source, verify=True, what=what)
+    return cache.get_entry(expected, open_source, verify=True, what=what, exact=True)
 
 
 # -- generation ------------------------------------------------------------------------------
@@ -421,7 +422,7 @@ class LlmService(Service):
         pinned = self.pinned()
         manifest = manifest_of(self.runtime, pinned)
         content_hash = content_hash_of(self.runtime, pinned)
-        cached = shared_model_cache().cached(content_hash)
+        cached = shared_model_cache().cached(content_hash, exact=True)
         size = manifest.total_length if manifest is not None else (cached.size if cached else None)
         created = self.state.created_at_height.get()
         return ModelCard(

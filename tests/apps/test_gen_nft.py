@@ -69,7 +69,7 @@ def owned(
 
 
 def expected_content(path: Path, prompt: str, token_id: str) -> str:
-    model = load_model(path)
+    model = load_model(path, exact=True)
     tokens = model.chat(
         [{"role": "user", "content": prompt}],
         SETTINGS.max_tokens,

@@ -76,7 +76,7 @@ GENERATE = """query($prompt: String!, $seed: String) {
 
 def test_prompt_and_chat_through_the_chain_equal_direct_generation(tmp_path: Path) -> None:
     path = write_tiny_model(tmp_path, seed=11)
-    local = load_model(path)
+    local = load_model(path, exact=True)
     seed = "aa" * 32
     expected = local.generate_text(
         "Once upon a time", 12, SamplingParams(temperature=0.8, top_p=0.9), bytes.fromhex(seed)
@@ -117,17 +117,17 @@ def test_the_model_is_loaded_once_per_content_hash(tmp_path: Path) -> None:
         card = data_of(tester.query(app, "query { model { contentHash loaded sizeBytes } }"))
         assert card["model"] == {
             "contentHash": content_hash,
-            "loaded": cache.cached(content_hash) is not None,
+            "loaded": cache.cached(content_hash, exact=True) is not None,
             "sizeBytes": float(path.stat().st_size),
         }
         data_of(tester.query(app, 'query { prompt(prompt: "a", maxTokens: 2) }'))
         loads = cache.loads
-        entry = cache.cached(content_hash)
+        entry = cache.cached(content_hash, exact=True)
         assert entry is not None
         for _ in range(3):
             data_of(tester.query(app, 'query { prompt(prompt: "b", maxTokens: 2) }'))
         assert cache.loads == loads, "queries after the first reuse the loaded model"
-        assert cache.cached(content_hash) is entry
+        assert cache.cached(content_hash, exact=True) is entry
         assert data_of(tester.query(app, "query { model { loaded } }"))["model"]["loaded"]
 
     run(scenario)
@@ -258,7 +258,7 @@ def test_a_model_fetched_by_url_works_and_a_tampered_one_is_refused(
     server, path = model_server
     content_hash = blake3.blake3(path.read_bytes()).hexdigest()
     url = f"http://{server.host}/model.gguf"
-    expected = load_model(path).generate_text("Once", 6)
+    expected = load_model(path, exact=True).generate_text("Once", 6)
     shared_model_cache().clear()
 
     async def scenario(tester: ApplicationTester) -> None:
@@ -270,7 +270,9 @@ def test_a_model_fetched_by_url_works_and_a_tampered_one_is_refused(
         message = refused["errors"][0]["message"]
         assert content_hash in message
         assert blake3.blake3(server.content).hexdigest() in message
-        assert shared_model_cache().cached(content_hash) is None, "nothing cached on mismatch"
+        assert shared_model_cache().cached(content_hash, exact=True) is None, (
+            "nothing cached on mismatch"
+        )
 
         server.content = path.read_bytes()
         answer = tester.query(app, 'query { prompt(prompt: "Once", maxTokens: 6) }')

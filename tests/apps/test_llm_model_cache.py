@@ -24,12 +24,12 @@ class CountingLoader:
         self.delay = delay
         self.fail = fail
 
-    def __call__(self, source: Any, backend: str = "numpy") -> Any:
+    def __call__(self, source: Any, backend: str = "numpy", exact: bool = False) -> Any:
         self.sources.append(source)
         time.sleep(self.delay)
         if self.fail:
             raise ModelFormatError("not a model")
-        return ("model", bytes(source), backend)
+        return ("model", bytes(source), backend, exact)
 
 
 def test_one_load_per_content_hash_even_from_many_threads() -> None:
@@ -80,11 +80,13 @@ def test_a_failed_load_is_not_cached() -> None:
     assert len(loader.sources) == 2 and len(cache) == 0
 
 
-def test_backends_are_cached_apart_and_hashes_are_validated() -> None:
+def test_backends_and_exact_mode_are_cached_apart_and_hashes_are_validated() -> None:
     cache = ModelCache(CountingLoader())
     assert cache.get_or_load(CONTENT_HASH, lambda: CONTENT)[2] == "numpy"
     assert cache.get_or_load(CONTENT_HASH, lambda: CONTENT, backend="torch")[2] == "torch"
-    assert cache.loads == 2
+    assert cache.get_or_load(CONTENT_HASH, lambda: CONTENT, exact=True)[3] is True
+    assert cache.loads == 3
+    assert cache.cached(CONTENT_HASH, exact=True) is not None
     with pytest.raises(ValueError, match="64 hexadecimal"):
         cache.get_or_load("abc", lambda: CONTENT)
 

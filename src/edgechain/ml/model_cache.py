@@ -73,12 +73,16 @@ def _size_of(source: Any) -> int | None:
 
 
 class ModelCache:
-    """Loaded models by (content hash, backend); thread-safe; one load per key at a time."""
+    """Loaded models by (content hash, backend, exact); thread-safe; one load per key at a time.
+
+    ``exact=True`` loads with the engine's exact prefill (bit-identical to token-by-token
+    evaluation, independent of the BLAS library): what content that must read the same for
+    everyone (NFTs, attestations) asks for."""
 
     def __init__(self, loader: Loader = load_model) -> None:
         self._loader = loader
-        self._entries: dict[tuple[str, str], CachedModel] = {}
-        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._entries: dict[tuple[str, str, bool], CachedModel] = {}
+        self._key_locks: dict[tuple[str, str, bool], threading.Lock] = {}
         self._lock = threading.Lock()
         self.loads = 0
         """How many models this cache has loaded (tests check that queries reuse them)."""
@@ -88,11 +92,14 @@ class ModelCache:
         content_hash_hex: str,
         open_source: Callable[[], ModelSource],
         backend: str = "numpy",
+        exact: bool = False,
     ) -> Model:
         """The model whose file hashes to ``content_hash_hex``, loading it from
         ``open_source()`` only when it is not loaded yet. The caller vouches for the hash
         (e.g. a blob store that verified the file); see `get_or_load_verified` otherwise."""
-        return self.get_entry(content_hash_hex, open_source, backend, verify=False).model
+        return self.get_entry(
+            content_hash_hex, open_source, backend, verify=False, exact=exact
+        ).model
 
     def get_or_load_verified(
         self,
@@ -100,10 +107,13 @@ class ModelCache:
         open_source: Callable[[], ModelSource],
         backend: str = "numpy",
         what: str = "model",
+        exact: bool = False,
     ) -> Model:
         """As `get_or_load`, but hash the opened bytes first and raise `ModelHashMismatch`
         (naming both hashes, caching nothing) unless they hash to ``content_hash_hex``."""
-        return self.get_entry(content_hash_hex, open_source, backend, verify=True, what=what).model
+        return self.get_entry(
+            content_hash_hex, open_source, backend, verify=True, what=what, exact=exact
+        ).model
 
     def get_entry(
         self,
@@ -112,9 +122,10 @@ class ModelCache:
         backend: str = "numpy",
         verify: bool = False,
         what: str = "model",
+        exact: bool = False,
     ) -> CachedModel:
         """The cached entry (model, source, hash, size), loading it if needed."""
-        key = (_normalise_hash(content_hash_hex), backend)
+        key = (_normalise_hash(content_hash_hex), backend, exact)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -130,17 +141,19 @@ class ModelCache:
                 actual = blake3_hex(source)
                 if actual != key[0]:
                     raise ModelHashMismatch(what, key[0], actual)
-            model = self._loader(source, backend=backend)
+            model = self._loader(source, backend=backend, exact=exact)
             entry = CachedModel(model, source, key[0], _size_of(source))
             with self._lock:
                 self._entries[key] = entry
                 self.loads += 1
             return entry
 
-    def cached(self, content_hash_hex: str, backend: str = "numpy") -> CachedModel | None:
+    def cached(
+        self, content_hash_hex: str, backend: str = "numpy", exact: bool = False
+    ) -> CachedModel | None:
         """The entry for this hash if it is loaded, else None (never loads)."""
         with self._lock:
-            return self._entries.get((_normalise_hash(content_hash_hex), backend))
+            return self._entries.get((_normalise_hash(content_hash_hex), backend, exact))
 
     def __len__(self) -> int:
         with self._lock:
