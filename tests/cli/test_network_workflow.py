@@ -120,6 +120,13 @@ def test_new_user_workflow(tmp_path: Path, network_dir: Path) -> None:
     assert re.fullmatch(r"[0-9a-f]{64}", application), application
     answer = edgechain("query", chain, application, "{ value }", env=env).stdout
     assert json.loads(answer) == {"data": {"value": 5}}
+    # A mutation from the command line is proposed at once; a malformed query exits non-zero.
+    mutated = edgechain("query", chain, application, "mutation { increment(value: 2) }", env=env)
+    assert "proposed 1 operation(s) in block" in mutated.stderr
+    answer = edgechain("query", chain, application, "{ value }", env=env).stdout
+    assert json.loads(answer) == {"data": {"value": 7}}
+    malformed = edgechain("query", chain, application, "{ valu", env=env, check=False)
+    assert malformed.returncode == 1 and json.loads(malformed.stdout)["errors"]
     port = free_port()
     service = subprocess.Popen(
         [sys.executable, "-m", "edgechain.cli.main", "service", "--port", str(port)],
@@ -129,10 +136,10 @@ def test_new_user_workflow(tmp_path: Path, network_dir: Path) -> None:
         url = f"http://127.0.0.1:{port}/chains/{chain}/applications/{application}"
         wait_for_http(f"http://127.0.0.1:{port}/", service)
         with httpx.Client(timeout=60, trust_env=False) as http:
-            assert http.post(url, json={"query": "{ value }"}).json() == {"data": {"value": 5}}
+            assert http.post(url, json={"query": "{ value }"}).json() == {"data": {"value": 7}}
             mutation = http.post(url, json={"query": "mutation { increment(value: 4) }"}).json()
             assert len(mutation["blockHash"]) == 64
-            assert http.post(url, json={"query": "{ value }"}).json() == {"data": {"value": 9}}
+            assert http.post(url, json={"query": "{ value }"}).json() == {"data": {"value": 11}}
     finally:
         os.killpg(service.pid, signal.SIGTERM)
         try:

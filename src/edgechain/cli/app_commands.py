@@ -142,21 +142,34 @@ def query_command(arguments: argparse.Namespace) -> int:
     except (ValueError, EdgechainError) as exc:
         raise ClientError(f"{arguments.application_id!r} is not an application id") from exc
 
-    async def ask() -> Any:
+    async def ask() -> tuple[Any, list[Any]]:
         nodes = remote_nodes(wallet.genesis)
         try:
             follower = ChainFollower(DbStorage(MemoryStore()), wallet.genesis, nodes)
             answer, operations = await query_application(
                 follower, chain_id, application_id, {"query": arguments.graphql}
             )
-            if operations:
-                print(f"(a mutation scheduled {len(operations)} operation(s): use the node"
-                      " service to propose them)", file=sys.stderr)  # fmt: skip
-            return answer
+            return answer, list(operations)
         finally:
             await close_nodes(nodes)
 
-    print(json.dumps(asyncio.run(ask())))
+    answer, operations = asyncio.run(ask())
+    print(json.dumps(answer))
+    if isinstance(answer, dict) and answer.get("errors"):
+        return 1  # GraphQL errors: the answer above says what was wrong
+    if operations:
+        # A mutation schedules operations; as the node service does, propose them now.
+        entry = wallet.chains.get(chain_id)
+        if entry is None or entry.key_pair is None:
+            raise ClientError(
+                f"the mutation scheduled {len(operations)} operation(s) on chain {chain_id},"
+                " which this wallet does not own"
+            )
+        certificate = run_on_chain(
+            wallet, chain_id, lambda client: client.execute_operations(operations)
+        )
+        print(f"proposed {len(operations)} operation(s) in block {certificate.hash()}",
+              file=sys.stderr)  # fmt: skip
     return 0
 
 
