@@ -150,3 +150,22 @@ def test_limits_timeouts_and_garbage_are_typed_failures() -> None:
 def test_only_loopback_addresses_are_dialled() -> None:
     with pytest.raises(AddressNotAllowed):
         HttpConnectionPool("http://192.0.2.1:80")
+
+
+def test_a_request_its_caller_stopped_waiting_for_finishes_and_its_connection_is_reused() -> None:
+    async def slow_echo(body: bytes, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(0.1)
+        return await echo(body, writer)
+
+    async def scenario() -> None:
+        server, address, connections = await serve(slow_echo)
+        pool = HttpConnectionPool(address)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(pool.post("/x", b"late", "application/cbor", 2.0, 1024), 0.01)
+        await asyncio.sleep(0.3)
+        assert await pool.post("/x", b"next", "application/cbor", 2.0, 1024) == (200, b"next")
+        assert len(connections) == 1
+        await pool.aclose()
+        server.close()
+
+    asyncio.run(scenario())

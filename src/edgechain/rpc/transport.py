@@ -12,8 +12,9 @@ loaded machine that CPU is latency. This module does only what is needed:
   idempotent);
 - responses framed by ``Content-Length`` (what the server sends), chunked encoding, or the
   end of the connection; a body above ``max_response_size`` is refused while reading;
-- a connection that saw anything unexpected (a timeout, a cancellation, a framing error)
-  is closed, never reused.
+- a connection that saw anything unexpected (a timeout, a framing error) is closed, never
+  reused; a request whose caller stops waiting is still read to its end, in the
+  background, so that its connection can be reused.
 
 Failures to reach the server or to get a well-formed answer raise `TransportFailure`;
 the caller retries those with backoff.
@@ -36,6 +37,12 @@ MAX_IDLE_CONNECTIONS = 32
 
 class TransportFailure(Exception):
     """The request could not be sent or its answer not read (worth retrying)."""
+
+
+def _retrieve_outcome(exchange: asyncio.Future[tuple[int, bytes]]) -> None:
+    """Mark the outcome of an exchange nobody may be waiting for any more as seen."""
+    if not exchange.cancelled():
+        exchange.exception()
 
 
 class _Connection:
@@ -73,6 +80,19 @@ class HttpConnectionPool:
         Raises `TransportFailure` (not sent, or no complete answer within ``timeout``
         seconds) or `MessageTooLarge` (the answer is above ``max_response_size``).
         """
+        exchange = asyncio.ensure_future(
+            self._post(path, body, content_type, timeout, max_response_size)
+        )
+        exchange.add_done_callback(_retrieve_outcome)
+        # A caller that stops waiting (a client that has its quorum cancels the slowest
+        # validator's request) leaves the exchange to finish on its own within ``timeout``,
+        # so that its connection goes back to the pool instead of being torn down and opened
+        # again for the next request.
+        return await asyncio.shield(exchange)
+
+    async def _post(
+        self, path: str, body: bytes, content_type: str, timeout: float, max_response_size: int
+    ) -> tuple[int, bytes]:
         what = f"response from http://{self.host}:{self.port}{path}"
         head = (
             b"POST " + path.encode("ascii") + b" HTTP/1.1\r\nHost: " + self._host_header
