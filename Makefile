@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml
 # The showcase: a 4-validator network, SmolLM2 published on-chain, the llm and gen_nft
 # applications, a story, an NFT, and the two web pages served until Ctrl-C.
 demo: install
-	$(PY) apps/showcase_demo.py
+	$(PY) apps/showcase_demo.py $(DEMO_ARGS)
 
 # The ledger alone: certified transfers across chains on an in-process network.
 demo-ledger: install
