@@ -187,7 +187,11 @@ def test_attention_kernel_matches_a_plain_softmax() -> None:
     values = rng.standard_normal((kv_heads, start + tokens, head_dim)).astype(np.float32)
     out = np.empty_like(q)
     scale = np.float32(1 / np.sqrt(head_dim))
-    compiled.attention(q, np.ascontiguousarray(keys.transpose(0, 2, 1)), values, start, scale, out)
+    keys_t = np.ascontiguousarray(keys.transpose(0, 2, 1))
+    compiled.attention(q, keys_t, values, start, scale, out)
+    serial = np.empty_like(q)
+    compiled.attention_serial(q, keys_t, values, start, scale, serial)
+    np.testing.assert_array_equal(serial, out)
     for h in range(heads):
         for t in range(tokens):
             length = start + t + 1

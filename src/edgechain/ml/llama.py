@@ -403,7 +403,8 @@ class NumpyBackend:
         compiled.store_kv(k, np.ascontiguousarray(v), keys, values, start)
         out = np.empty((tokens, heads, head_dim), dtype=np.float32)
         scale = np.float32(1.0 / np.sqrt(head_dim))
-        compiled.attention(q, keys, values, start, scale, out)
+        kernel = compiled.attention_serial if tokens == 1 else compiled.attention
+        kernel(q, keys, values, start, scale, out)
         return out.reshape(tokens, heads * head_dim)  # (T, dim)
 
     def swiglu(self, gate: np.ndarray, up: np.ndarray) -> np.ndarray:

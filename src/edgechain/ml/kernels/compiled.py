@@ -48,7 +48,8 @@ from typing import Any
 # its core stalls every parallel region until the scheduler returns it. Measured on
 # SmolLM2 decode with 2 threads under load: 1.4 tok/s spinning, 74 tok/s passive.
 # libgomp reads this when numba first loads its OpenMP layer, after this import.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "GOMP_SPINCOUNT" not in os.environ:  # a user who tunes spinning keeps their choice
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba
 import numpy as np
@@ -246,6 +247,47 @@ def attention(queries, keys_t, values, start, scale, out):  # type: ignore[no-un
     tokens, heads, head_dim = queries.shape
     group = heads // keys_t.shape[0]
     for task in prange(heads * tokens):
+        h = task // tokens
+        t = task % tokens
+        kv = h // group
+        length = start + t + 1
+        scores = np.zeros(length, dtype=np.float32)
+        for d in range(head_dim):
+            q = queries[t, h, d]
+            for s in range(length):
+                scores[s] = scores[s] + q * keys_t[kv, d, s]
+        top = np.float32(-np.inf)
+        for s in range(length):
+            scores[s] = scores[s] * scale
+            top = scores[s] if scores[s] > top else top
+        total = np.float32(0.0)
+        for s in range(length):
+            scores[s] = np.exp(scores[s] - top)
+            total = total + scores[s]
+        inverse = np.float32(1.0) / total
+        for d in range(head_dim):
+            out[t, h, d] = np.float32(0.0)
+        for s in range(length):
+            weight = scores[s] * inverse
+            for d in range(head_dim):
+                out[t, h, d] = out[t, h, d] + weight * values[kv, s, d]
+
+
+@numba.njit(cache=True)
+def attention_serial(queries, keys_t, values, start, scale, out):  # type: ignore[no-untyped-def]
+    """`attention` on one thread (the same arithmetic per task, so the same bits): for a
+    single decoded token, where waking a second thread costs more than it saves.
+
+    Causal grouped-query attention of ``queries`` (T, heads, hd) at positions start.. over
+    ``keys_t`` (kv heads, hd, S) and ``values`` (kv heads, S, hd) into ``out`` (T, heads, hd).
+
+    One task per (head, query); every sum runs in a fixed order (scores: over hd in
+    order; softmax denominator and the weighted values: over positions in order), so
+    the result does not depend on the thread count.
+    """
+    tokens, heads, head_dim = queries.shape
+    group = heads // keys_t.shape[0]
+    for task in range(heads * tokens):
         h = task // tokens
         t = task % tokens
         kv = h // group
