@@ -150,3 +150,17 @@ class ContractTimedOut(ExecutionError):
 
 class ModuleNotPublished(ExecutionError):
     """A CreateApplication for a module that no block of this chain has published (PublishModule)."""
+
+
+class FileNotOpened(ExecutionError):
+    """A service's ``open_file`` whose manifest or chunks the node cannot serve as one verified file."""
+
+
+class PinnedFileMismatch(ExecutionError):
+    """A file whose BLAKE3 is not the one an application pinned; nothing was parsed or kept."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        super().__init__(f"{what}: BLAKE3 is {actual}, but {expected} was pinned")
+        self.what = what
+        self.expected = expected
+        self.actual = actual

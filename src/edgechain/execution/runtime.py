@@ -9,6 +9,7 @@ acts. The service runtime has no write method at all.
 
 from __future__ import annotations
 
+import mmap
 from typing import Any, Protocol
 
 from edgechain.base.identifiers import Account, AccountOwner, ApplicationId, BlobId, ChainId
@@ -141,6 +142,11 @@ class ServiceRuntime(Protocol):
 
     def read_data_blob(self, blob_id: BlobId) -> bytes | memoryview:
         """A data blob's bytes (a read-only memory map where the storage offers one)."""
+        ...
+
+    def open_file(self, manifest_id: BlobId) -> mmap.mmap:
+        """The whole file a MANIFEST blob describes, as one read-only memory map (un-metered,
+        never copied into Python bytes), verified against the manifest's length and BLAKE3."""
         ...
 
     def fetch_url(self, url: str) -> bytes:

@@ -4,24 +4,42 @@ A service is ordinary Python on the user's own machine (it may import the ML sta
 is loaded with the normal import machinery from its service blob, as a package of its own
 (``abi``, ``state``, ``service``; relative imports work). Its runtime reads the chain's state
 through a read-only accountant (a write raises ``ServiceWriteAttempt``), collects the
-operations that mutations schedule, memory-maps data blobs where the storage can, and
-fetches URLs only from the hosts that ``ServiceConfig`` allows, with a size cap and timeout.
+operations that mutations schedule, memory-maps data blobs where the storage can, maps
+whole manifest files (``open_file``: the blob store's verified file, or, over key-value-only
+storage, a verified temporary file assembled once per process), and fetches URLs only from
+the hosts that ``ServiceConfig`` allows, with a size cap and timeout.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.abc
 import importlib.machinery
 import itertools
+import mmap
+import os
+import shutil
 import sys
+import tempfile
+import threading
 import types
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import blake3
 import httpx
 
+from edgechain.base.blobs import (
+    MAX_MANIFEST_DEPTH,
+    ChunkLocation,
+    Manifest,
+    ManifestError,
+    parse_manifest,
+    walk_manifest_tree,
+)
 from edgechain.base.crypto import CryptoHash
 from edgechain.base.encoding import decode, encode
 from edgechain.base.errors import EncodingError
@@ -41,6 +59,7 @@ from edgechain.execution.blobs import (
 from edgechain.execution.errors import (
     BlobsNotFound,
     FetchRefused,
+    FileNotOpened,
     InvalidApplicationData,
     InvalidModule,
     UnknownApplication,
@@ -240,6 +259,11 @@ class ServiceRuntimeImpl:
             )
         return read_stored_blob(self._context.blob_source, blob_id, mapped=True)
 
+    def open_file(self, manifest_id: BlobId) -> mmap.mmap:
+        if not isinstance(manifest_id, BlobId) or manifest_id.blob_type is not BlobType.MANIFEST:
+            raise InvalidApplicationData(f"open_file needs a manifest blob id, got {manifest_id!r}")
+        return open_stored_file(self._context.blob_source, manifest_id)
+
     def fetch_url(self, url: str) -> bytes:
         return fetch_url(url, self._context.config)
 
@@ -272,6 +296,115 @@ def read_stored_blob(
             if callable(open_blob):
                 return memoryview(open_blob(blob_id))
     return source.read_blob(blob_id).content
+
+
+def open_stored_file(source: BlobReader | None, manifest_id: BlobId) -> mmap.mmap:
+    """The whole file of a stored manifest as one read-only memory map.
+
+    With a blob store (the storage's ``blob_store``, or the source itself offering
+    ``open_file``) it is the store's verified file. Otherwise (key-value-only storage) the
+    chunks are streamed, one at a time, into a temporary file while their ids, lengths and
+    the file's BLAKE3 are checked, once per process; the file is mapped, never read whole.
+    BlobsNotFound when the manifest or a chunk is not stored; FileNotOpened when the bytes
+    do not make the file the manifest describes.
+    """
+    if source is None or not _is_stored(source, manifest_id):
+        raise BlobsNotFound([manifest_id])
+    for owner in (getattr(source, "blob_store", None), source):
+        open_file = getattr(owner, "open_file", None)
+        if callable(open_file):
+            try:
+                mapped: mmap.mmap = open_file(manifest_id)
+            except ManifestError as error:
+                raise FileNotOpened(f"file of manifest {manifest_id}: {error}") from error
+            return mapped
+    path = _assembled_files.path_of(source, manifest_id)
+    with path.open("rb") as file:
+        if os.fstat(file.fileno()).st_size == 0:
+            raise FileNotOpened(f"file of manifest {manifest_id} is empty and cannot be mapped")
+        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+class _AssembledFiles:
+    """Verified files assembled from key-value storage, one per manifest, in a temporary
+    directory of this process (removed at exit)."""
+
+    def __init__(self) -> None:
+        self._paths: dict[BlobId, Path] = {}
+        self._lock = threading.Lock()
+        self._directory: Path | None = None
+
+    def path_of(self, source: BlobReader, manifest_id: BlobId) -> Path:
+        with self._lock:  # one assembly at a time; later callers find the file done
+            path = self._paths.get(manifest_id)
+            if path is not None and path.is_file():
+                return path
+            path = self._assemble(source, manifest_id)
+            self._paths[manifest_id] = path
+            return path
+
+    def _temporary_directory(self) -> Path:
+        if self._directory is None:
+            self._directory = Path(tempfile.mkdtemp(prefix="edgechain-service-files-"))
+            atexit.register(shutil.rmtree, self._directory, ignore_errors=True)
+        return self._directory
+
+    def _assemble(self, source: BlobReader, manifest_id: BlobId) -> Path:
+        def load(blob_id: BlobId) -> Manifest:
+            return parse_manifest(_read_checked(source, blob_id, manifest_id))
+
+        try:
+            root = load(manifest_id)
+            locations: Iterator[ChunkLocation] = walk_manifest_tree(
+                manifest_id, load, MAX_MANIFEST_DEPTH
+            )
+            directory = self._temporary_directory()
+            descriptor, name = tempfile.mkstemp(dir=directory, suffix=".partial")
+            hasher = blake3.blake3()
+            length = 0
+            try:
+                with os.fdopen(descriptor, "wb") as file:
+                    for location in locations:
+                        content = _read_checked(source, location.blob_id, manifest_id)
+                        if len(content) != location.length:
+                            raise FileNotOpened(
+                                f"chunk {location.blob_id} at offset {location.offset} of manifest"
+                                f" {manifest_id} has {len(content)} bytes; the manifest says"
+                                f" {location.length}"
+                            )
+                        hasher.update(content)
+                        file.write(content)
+                        length += len(content)
+                actual = CryptoHash(hasher.digest())
+                if length != root.total_length or actual != root.file_hash:
+                    raise FileNotOpened(
+                        f"file of manifest {manifest_id}: {length} bytes of BLAKE3 {actual.hex()};"
+                        f" the manifest says {root.total_length} bytes of {root.file_hash.hex()}"
+                    )
+                path = directory / root.file_hash.hex()
+                os.replace(name, path)
+            except BaseException:
+                Path(name).unlink(missing_ok=True)
+                raise
+        except ManifestError as error:
+            raise FileNotOpened(f"file of manifest {manifest_id}: {error}") from error
+        return path
+
+
+def _read_checked(source: BlobReader, blob_id: BlobId, manifest_id: BlobId) -> bytes:
+    """A stored blob's bytes, checked against its id (key-value storage does not check)."""
+    if not _is_stored(source, blob_id):
+        raise BlobsNotFound([blob_id])
+    content = source.read_blob(blob_id).content
+    actual = BlobId.for_content(blob_id.blob_type, content)
+    if actual != blob_id:
+        raise FileNotOpened(
+            f"blob {blob_id} of the file of manifest {manifest_id} is stored with bytes of id {actual}"
+        )
+    return bytes(content)
+
+
+_assembled_files = _AssembledFiles()
 
 
 def _is_stored(source: BlobReader, blob_id: BlobId) -> bool:
@@ -334,6 +467,31 @@ def fetch_url(url: str, config: ServiceConfig) -> bytes:
 
 def query_service(context: ServiceContext, application_id: ApplicationId, request: Any) -> Any:
     """Load the application's service over ``context`` and answer ``request``."""
+    service_class = _service_class_of(context, application_id)
+    runtime = ServiceRuntimeImpl(context, application_id, service_class.abi)
+    service = service_class.new(runtime)
+    return service.handle_query(request)
+
+
+def service_streams(context: ServiceContext, application_id: ApplicationId) -> bool:
+    """Whether the application's service offers ``handle_stream``."""
+    return callable(getattr(_service_class_of(context, application_id), "handle_stream", None))
+
+
+def open_service_stream(
+    context: ServiceContext, application_id: ApplicationId, request: Any
+) -> Iterator[str]:
+    """Load the application's service over ``context`` and return its
+    ``handle_stream(request)``: text pieces, produced as the iterator is consumed."""
+    service_class = _service_class_of(context, application_id)
+    if not callable(getattr(service_class, "handle_stream", None)):
+        raise InvalidModule(f"the service of application {application_id} has no handle_stream")
+    runtime = ServiceRuntimeImpl(context, application_id, service_class.abi)
+    stream: Iterator[str] = iter(service_class.new(runtime).handle_stream(request))
+    return stream
+
+
+def _service_class_of(context: ServiceContext, application_id: ApplicationId) -> Any:
     description = context.state.applications.get(application_id)
     if description is None:
         raise UnknownApplication(
@@ -341,8 +499,4 @@ def query_service(context: ServiceContext, application_id: ApplicationId, reques
         )
     blob_id = service_blob_id(description.module_id)
     content = bytes(read_stored_blob(context.blob_source, blob_id, mapped=False))
-    module = load_service_module(content, blob_id.hash)
-    service_class = find_service_class(module)
-    runtime = ServiceRuntimeImpl(context, application_id, service_class.abi)
-    service = service_class.new(runtime)
-    return service.handle_query(request)
+    return find_service_class(load_service_module(content, blob_id.hash))
