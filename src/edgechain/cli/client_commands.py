@@ -8,7 +8,7 @@ import mmap
 from pathlib import Path
 from typing import Any
 
-from edgechain.base.blobs import DEFAULT_MAX_BLOB_SIZE, Blob, MediaType, split_into_blobs
+from edgechain.base.blobs import DEFAULT_MAX_BLOB_SIZE, MediaType, split_into_blobs
 from edgechain.base.crypto import KeyPair
 from edgechain.base.errors import EdgechainError
 from edgechain.base.identifiers import Account, AccountOwner, ChainId
@@ -16,7 +16,6 @@ from edgechain.base.values import Amount
 from edgechain.cli.common import add_wallet_option, open_wallet, progress_bar, run_on_chain
 from edgechain.core.client import ChainClient
 from edgechain.core.errors import ClientError
-from edgechain.execution.operations import Operation, PublishDataBlob
 from edgechain.execution.ownership import ChainOwnership
 
 
@@ -161,24 +160,11 @@ def publish_model(arguments: argparse.Namespace) -> int:
             blob_count = len(split.chunk_ids) + len(split.manifest_blobs)
 
             async def work(client: ChainClient) -> str:
+                # Resumable: blobs this chain already published are skipped.
                 with progress_bar(f"publishing {path.name}", blob_count) as advance:
-                    batch: list[Blob] = []
-                    for _, blob in split.iter_blobs_with_ids():
-                        batch.append(blob)
-                        if len(batch) == per_block:
-                            await _publish(client, batch)
-                            advance(len(batch))
-                            batch = []
-                    if batch:
-                        await _publish(client, batch)
-                        advance(len(batch))
+                    await client.publish_split_file(split, per_block, progress=advance)
                 return str(split.manifest_id)
 
             manifest_id = run_on_chain(wallet, chain_id, work)
     print(manifest_id)
     return 0
-
-
-async def _publish(client: ChainClient, blobs: list[Blob]) -> None:
-    operations: list[Operation] = [PublishDataBlob(blob.id) for blob in blobs]
-    await client.execute_operations(operations, blobs=blobs)

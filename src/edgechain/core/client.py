@@ -258,27 +258,55 @@ class ChainClient:
         return blob_id, certificate
 
     async def publish_split_file(
-        self, split_file: SplitFile, blobs_per_block: int = 32
+        self,
+        split_file: SplitFile,
+        blobs_per_block: int = 32,
+        progress: Callable[[int], None] | None = None,
+        resume: bool = True,
     ) -> list[Certificate]:
         """Publish every blob of a split file (chunks, then manifests bottom-up) in blocks of at
         most ``blobs_per_block`` blobs (and the policy's limit); returns their certificates.
 
         Only one block's blobs are held in memory at a time. The root manifest's id
-        (``split_file.manifest_id``) names the whole file afterwards.
+        (``split_file.manifest_id``) names the whole file afterwards. With ``resume`` (the
+        default), blobs that this chain's certified blocks already published -- read from
+        checked certificates, so no validator can make us skip one -- are skipped: an
+        interrupted publication continues where it stopped. ``progress`` is called with the
+        number of blobs done (published or skipped) after each step.
         """
         limit = min(blobs_per_block, self.committee.policy.maximum_published_blobs)
         if limit < 1:
             raise ClientError(f"cannot publish blobs {limit} at a time")
+        already_published = await self.published_blob_ids() if resume else set()
         certificates: list[Certificate] = []
         batch: list[Blob] = []
-        for _, blob in split_file.iter_blobs_with_ids():
+        for blob_id, blob in split_file.iter_blobs_with_ids():
+            if blob_id in already_published:
+                if progress is not None:
+                    progress(1)
+                continue
             batch.append(blob)
             if len(batch) == limit:
                 certificates.append(await self._publish_blobs(batch))
+                if progress is not None:
+                    progress(len(batch))
                 batch = []
         if batch:
             certificates.append(await self._publish_blobs(batch))
+            if progress is not None:
+                progress(len(batch))
         return certificates
+
+    async def published_blob_ids(self) -> set[BlobId]:
+        """The blobs this chain's confirmed blocks published, from checked certificates."""
+        certificates = await self.certificates_of_chain(
+            self.chain_id, BlockHeight(0), self.next_block_height
+        )
+        return {
+            blob_id
+            for certificate in certificates
+            for blob_id in certificate.executed_block.block.published_blob_ids
+        }
 
     async def _publish_blobs(self, blobs: list[Blob]) -> Certificate:
         operations: list[Operation] = [PublishDataBlob(blob.id) for blob in blobs]
