@@ -8,9 +8,8 @@ once per content hash in the process (`edgechain.ml.model_cache`), in the engine
 mode (prefill bit-identical to token-by-token evaluation, no BLAS); generated content is
 remembered per (model, token id), since it cannot change.
 
-The pinned-model loading code is the same as ``apps/llm/service.py``'s: a service blob
-packs only ``service.py``, ``state.py`` and ``abi.py``, so the two apps cannot share a
-helper module and each carries a copy.
+The pinned file is opened and verified by `edgechain.sdk.pinned_files` (a memory map of
+the on-chain file, or URL bytes checked against the pinned BLAKE3), as in ``apps/llm``.
 
 GraphQL: ``nft(tokenId)``, ``nfts``, ``ownedNfts(owner)``, ``ownedTokenIds(owner)``,
 ``model``, ``preview(minter, prompt, …)`` (the token id and content the next mint would
@@ -24,12 +23,18 @@ from typing import Any
 
 import strawberry
 
-from edgechain.base.blobs import Manifest, parse_manifest
+from edgechain.base.blobs import Manifest
 from edgechain.base.crypto import CryptoHash
-from edgechain.base.identifiers import Account, AccountOwner, BlobId, BlobType, ChainId
+from edgechain.base.identifiers import Account, AccountOwner, ChainId
 from edgechain.ml import LanguageModel, SamplingParams
 from edgechain.ml.model_cache import CachedModel, shared_model_cache
 from edgechain.sdk import Service
+from edgechain.sdk.pinned_files import (
+    PinnedSource,
+    open_pinned_file,
+    pinned_content_hash,
+    read_pinned_manifest,
+)
 
 from .abi import (
     MAX_CONTENT_TOKENS,
@@ -46,9 +51,6 @@ from .abi import (
 )
 from .state import GenNftState
 
-MAX_MANIFEST_DEPTH = 8
-"""Deepest manifest tree followed when reading a model file."""
-
 _generation_lock = threading.Lock()
 """One generation at a time in this process (the model's kernels use every core already)."""
 _contents: dict[tuple[str, bytes], str] = {}
@@ -64,90 +66,31 @@ class PinnedModelError(Exception):
 # -- the pinned model ------------------------------------------------------------------------
 
 
-def _read_manifest_file(runtime: Any, manifest_id: BlobId, manifest: Manifest) -> Any:
-    """The whole file of ``manifest``: the runtime's memory map when it offers one, else the
-    chunks copied one by one (each verified by the blob store) into one buffer."""
-    open_file = getattr(runtime, "open_file", None)
-    if callable(open_file):
-        return open_file(manifest_id)
-    buffer = bytearray(manifest.total_length)
-    end = _copy_chunks(runtime, manifest_id, manifest, buffer, 0, 0)
-    if end != manifest.total_length:
-        raise PinnedModelError(
-            f"manifest {manifest_id} declares {manifest.total_length} bytes; its chunks hold {end}"
-        )
-    return buffer
-
-
-def _copy_chunks(
-    runtime: Any,
-    manifest_id: BlobId,
-    manifest: Manifest,
-    buffer: bytearray,
-    offset: int,
-    depth: int,
-) -> int:
-    if depth > MAX_MANIFEST_DEPTH:
-        raise PinnedModelError(f"manifest {manifest_id} is deeper than {MAX_MANIFEST_DEPTH} levels")
-    for entry in manifest.entries:
-        if entry.blob_id.blob_type is BlobType.MANIFEST:
-            child = parse_manifest(runtime.read_data_blob(entry.blob_id))
-            offset = _copy_chunks(runtime, entry.blob_id, child, buffer, offset, depth + 1)
-            continue
-        chunk = runtime.read_data_blob(entry.blob_id)
-        if len(chunk) != entry.length or offset + entry.length > len(buffer):
-            raise PinnedModelError(
-                f"chunk {entry.blob_id} of manifest {manifest_id} has {len(chunk)} bytes;"
-                f" the manifest says {entry.length}"
-            )
-        buffer[offset : offset + entry.length] = chunk
-        offset += entry.length
-    return offset
-
-
 def manifest_of(runtime: Any, pinned: PinnedModel) -> Manifest | None:
     """The root manifest of an on-chain model (None for a URL model)."""
     if pinned.manifest_id is None:
         return None
-    return parse_manifest(runtime.read_data_blob(BlobId.parse(pinned.manifest_id)))
+    return read_pinned_manifest(runtime, pinned.manifest_id)
 
 
 def content_hash_of(runtime: Any, pinned: PinnedModel) -> str:
     """The BLAKE3 the model file must have: the manifest's, or the pinned one for a URL."""
-    manifest = manifest_of(runtime, pinned)
-    if manifest is None:
-        if pinned.content_hash is None:
-            raise PinnedModelError("a URL model needs its BLAKE3 (content_hash) in the parameters")
-        return pinned.content_hash
-    file_hash = manifest.file_hash.hex()
-    if pinned.content_hash is not None and pinned.content_hash != file_hash:
-        raise PinnedModelError(
-            f"manifest {pinned.manifest_id} describes a file of BLAKE3 {file_hash}, but the"
-            f" parameters pin {pinned.content_hash}"
-        )
-    return file_hash
+    return pinned_content_hash(
+        runtime, manifest_id=pinned.manifest_id, content_hash=pinned.content_hash
+    )
 
 
 def open_pinned_model(runtime: Any, pinned: PinnedModel) -> CachedModel:
-    """The pinned model, loaded once per content hash in this process, verified before parsing."""
+    """The pinned model, loaded once per content hash in this process from the verified file
+    (`edgechain.sdk.pinned_files`: a memory map of the on-chain file, or checked URL bytes)."""
     expected = content_hash_of(runtime, pinned)
-    cache = shared_model_cache()
-    if pinned.manifest_id is not None:
-        manifest_id = BlobId.parse(pinned.manifest_id)
 
-        def open_source() -> Any:
-            manifest = parse_manifest(runtime.read_data_blob(manifest_id))
-            return _read_manifest_file(runtime, manifest_id, manifest)
+    def open_source() -> PinnedSource:
+        return open_pinned_file(
+            runtime, manifest_id=pinned.manifest_id, url=pinned.url, content_hash=expected
+        ).source
 
-        what = f"model file of manifest {manifest_id}"
-    else:
-        url = pinned.url or ""
-
-        def open_source() -> Any:
-            return runtime.fetch_url(url)
-
-        what = f"model fetched from {url}"
-    return cache.get_entry(expected, open_source, verify=True, what=what, exact=True)
+    return shared_model_cache().get_entry(expected, open_source, what=pinned.name, exact=True)
 
 
 # -- content ---------------------------------------------------------------------------------
