@@ -38,13 +38,18 @@ async def run_faucet(wallet_path: Path, host: str, port: int, amount: Amount) ->
 
 
 async def run_service(
-    wallet_path: Path | None, host: str, port: int, storage_url: str, inbox_interval: float
+    wallet_path: Path | None,
+    host: str,
+    port: int,
+    storage_url: str,
+    inbox_interval: float,
+    web_directory: Path | None = None,
 ) -> None:
     wallet = Wallet.load(wallet_path)
     nodes = remote_nodes(wallet.genesis)
     storage = DbStorage(open_store(storage_url, "node_service"))
     node = NodeService(wallet, nodes, storage, inbox_interval=inbox_interval)
-    server = make_node_server(node, host, port)
+    server = make_node_server(node, host, port, web_directory)
     background = [
         asyncio.ensure_future(node.listen_to_validators()),
         asyncio.ensure_future(node.process_inboxes_forever()),
@@ -76,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="local store URL (default: $EDGECHAIN_STORAGE, else memory:; 'sqlite': a file by the wallet)",
     )  # fmt: skip
     service.add_argument("--inbox-interval", type=float, default=1.0)
+    service.add_argument(
+        "--web-dir", type=Path, default=None,
+        help="static pages served at /web (default: the repository's web/, when it exists)",
+    )  # fmt: skip
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "faucet":
@@ -86,8 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if storage_url == "sqlite":  # the bare kind, as `net up` takes it: a file by the wallet
                 wallet_path = arguments.wallet or default_wallet_path()
                 storage_url = f"sqlite:{Path(wallet_path).with_name('node-service.sqlite')}"
+            if arguments.web_dir is not None and not arguments.web_dir.is_dir():
+                parser.error(f"--web-dir {arguments.web_dir} is not a directory")
             asyncio.run(run_service(arguments.wallet, arguments.host, arguments.port, storage_url,
-                                    arguments.inbox_interval))  # fmt: skip
+                                    arguments.inbox_interval, arguments.web_dir))  # fmt: skip
     except EdgechainError as exc:
         print(f"edgechain node: error: {exc}", file=sys.stderr)
         return 1

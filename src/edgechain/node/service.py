@@ -7,14 +7,25 @@
                                                    queries run locally over the followed chain's
                                                    state; mutations schedule operations that are
                                                    proposed at once in a block (its hash returned)
+    /chains/{chain_id}/applications/{application_id}/stream   POST a JSON object: the service's
+                                                   ``handle_stream(request)`` as a chunked
+                                                   ``text/plain`` response (applications
+                                                   whose service has ``handle_stream``)
     /ws                                            GraphQL subscriptions (graphql-transport-ws):
                                                    ``notifications(chainId)`` -> new blocks
+    /web/…                                         the static pages of ``web/`` (the
+                                                   repository's, or ``--web-dir``), when it exists
 
 Chain states are followed locally (`ChainFollower`: checked certificates, re-executed);
 service modules are imported once per module and stay loaded (`load_service_module`
 caches them). A background task processes the inboxes of the wallet's owned chains and
-turns the validators' new-block pushes into subscription events. Queries and local state
-updates are serialised by one lock (the local views are not shared across tasks).
+turns the validators' new-block pushes into subscription events. Local state updates and
+service queries are serialised by one lock (the local views are not shared), but a service
+runs in a worker thread, so a model generating for seconds never blocks the event loop:
+pages, GraphiQL, subscriptions and other requests go on. A stream holds the lock only
+while ``handle_stream`` prepares (reads state, loads its model); its pieces are generated
+in worker threads after the lock is released, so chain queries are answered meanwhile.
+Models stay loaded once per process (``edgechain.ml.model_cache`` is thread-safe).
 Malformed GraphQL gets GraphQL errors; the server keeps serving.
 """
 
@@ -24,30 +35,37 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import strawberry
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
 from edgechain.base.blobs import Blob
 from edgechain.base.crypto import CryptoHash, KeyPair
 from edgechain.base.errors import EdgechainError
 from edgechain.base.identifiers import Account, AccountOwner, ApplicationId, BlobId, ChainId
-from edgechain.base.values import Amount
+from edgechain.base.values import Amount, Timestamp
 from edgechain.chain.certificate import Certificate
-from edgechain.core.applications_client import query_application
 from edgechain.core.client import ChainClient
 from edgechain.core.errors import ClientError
 from edgechain.core.follower import ChainFollower
 from edgechain.core.wallet import Wallet
 from edgechain.execution.operations import OpenChain, Operation, PublishDataBlob, Transfer
 from edgechain.execution.ownership import ChainOwnership
+from edgechain.execution.service_runtime import (
+    ServiceConfig,
+    ServiceContext,
+    open_service_stream,
+    query_service,
+)
 from edgechain.rpc.client import RemoteValidatorNode
 from edgechain.rpc.protocol import NewBlock, check_loopback_host
 from edgechain.rpc.server import read_body
@@ -57,6 +75,15 @@ logger = logging.getLogger(__name__)
 
 MAX_APPLICATION_REQUEST = 1 << 20
 """Largest body of an application query, in bytes."""
+
+_STREAM_END = object()
+"""What ``next`` returns when a service's stream is exhausted."""
+
+
+def repository_web_directory() -> Path | None:
+    """The repository's ``web/`` next to ``src/`` (a source checkout), if it exists."""
+    directory = Path(__file__).resolve().parents[3] / "web"
+    return directory if directory.is_dir() else None
 
 
 class NodeService:
@@ -68,12 +95,17 @@ class NodeService:
         validators: list[RemoteValidatorNode],
         storage: Storage,
         inbox_interval: float = 1.0,
+        service_config: ServiceConfig | None = None,
     ) -> None:
         self.wallet = wallet
         self.validators = validators
         self.follower = ChainFollower(storage, wallet.genesis, validators)
         self.inbox_interval = inbox_interval
         """Seconds between two rounds of automatic inbox processing."""
+        self.service_config = service_config or ServiceConfig.from_policy(
+            wallet.genesis.committee.policy
+        )
+        """What services may do beyond reading state (``fetch_url`` hosts, caps)."""
         self.state_lock = asyncio.Lock()
         """Serialises local state reads and updates."""
         self._clients: dict[ChainId, ChainClient] = {}
@@ -132,16 +164,42 @@ class NodeService:
         async with self.state_lock:
             return await self.follower.follow(chain_id)
 
+    async def _service_context(self, chain_id: ChainId) -> ServiceContext:
+        """A service context over the followed chain's latest state (hold ``state_lock``)."""
+        chain = await self.follower.follow(chain_id)
+        system = chain.execution_state.system
+        return ServiceContext(
+            state=chain.execution_state,
+            chain_id=chain_id,
+            system_time=Timestamp(system.timestamp.get().micros),
+            next_block_height=chain.next_block_height(),
+            blob_source=self.follower.storage,
+            config=self.service_config,
+        )
+
     async def query_application(
         self, chain_id: ChainId, application_id: ApplicationId, request: Any
     ) -> dict[str, Any]:
+        """Answer ``request`` with the application's service (in a worker thread, over the
+        followed state); propose the operations its mutations scheduled at once."""
         async with self.state_lock:
-            answer, operations = await query_application(self.follower, chain_id, application_id, request)
+            context = await self._service_context(chain_id)
+            answer = await asyncio.to_thread(query_service, context, application_id, request)
+            operations = list(context.scheduled)
         result: dict[str, Any] = dict(answer) if isinstance(answer, dict) else {"data": answer}
         if operations:
             certificate = await self.execute(chain_id, list(operations))
             result["blockHash"] = certificate.hash().hex()
         return result
+
+    async def open_stream(
+        self, chain_id: ChainId, application_id: ApplicationId, request: Any
+    ) -> Iterator[str]:
+        """The service's ``handle_stream(request)``, prepared in a worker thread under the
+        state lock; the caller consumes it (in worker threads) after the lock is released."""
+        async with self.state_lock:
+            context = await self._service_context(chain_id)
+            return await asyncio.to_thread(open_service_stream, context, application_id, request)
 
     # ---------------------------------------------------------- notifications
 
@@ -400,44 +458,102 @@ class _NodeGraphQL(GraphQL):  # type: ignore[type-arg]
         return {"request": request, "response": response, "node": self.node}
 
 
-def build_node_app(node: NodeService) -> Starlette:
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message}]}, status_code=status)
+
+
+async def _application_request(
+    request: Request, needs_query: bool
+) -> tuple[ChainId, ApplicationId, dict[str, Any]] | JSONResponse:
+    """The chain, application and JSON object of an application request, or the error."""
+    try:
+        chain_id = ChainId.from_hex(request.path_params["chain_id"])
+        application_id = ApplicationId.from_hex(request.path_params["application_id"])
+    except (ValueError, EdgechainError) as exc:
+        return _error(400, f"bad path: {exc}")
+    try:
+        body = await read_body(request, MAX_APPLICATION_REQUEST)
+    except EdgechainError as exc:
+        return _error(413, str(exc))
+    try:
+        payload = json.loads(body)
+        if not isinstance(payload, dict):
+            raise ValueError("expected a JSON object")
+        if needs_query and not isinstance(payload.get("query"), str):
+            raise ValueError("expected {\"query\": …}")
+    except ValueError as exc:
+        return _error(400, f"malformed request: {exc}")
+    return chain_id, application_id, payload
+
+
+async def _pieces_of(stream: Iterator[str]) -> AsyncIterator[str]:
+    """A service's stream, each piece generated in a worker thread; closed when the client
+    goes away, so the service's generation (and its locks) end with the response."""
+    try:
+        while True:
+            piece = await asyncio.to_thread(next, stream, _STREAM_END)
+            if piece is _STREAM_END:
+                return
+            yield str(piece)
+    except Exception as failure:  # headers are sent: end the text, log why
+        logger.warning("stream ended by its service: %s: %s", type(failure).__name__, failure)
+    finally:
+        close = getattr(stream, "close", None)
+        if callable(close):
+            with contextlib.suppress(ValueError):  # still running in its thread: it ends there
+                close()
+
+
+def build_node_app(node: NodeService, web_directory: Path | None = None) -> Starlette:
+    """The node service's ASGI app (routes in the module docstring); ``web_directory``
+    (default: the repository's ``web/``) is served at ``/web`` when it exists."""
     graphql_app = _NodeGraphQL(node)
 
     async def application(request: Request) -> Response:
-        try:
-            chain_id = ChainId.from_hex(request.path_params["chain_id"])
-            application_id = ApplicationId.from_hex(request.path_params["application_id"])
-        except (ValueError, EdgechainError) as exc:
-            return JSONResponse({"errors": [{"message": f"bad path: {exc}"}]}, status_code=400)
-        try:
-            body = await read_body(request, MAX_APPLICATION_REQUEST)
-        except EdgechainError as exc:
-            return JSONResponse({"errors": [{"message": str(exc)}]}, status_code=413)
-        try:
-            payload = json.loads(body)
-            if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-                raise ValueError("expected {\"query\": …}")
-        except ValueError as exc:
-            return JSONResponse({"errors": [{"message": f"malformed request: {exc}"}]}, status_code=400)
+        parsed = await _application_request(request, needs_query=True)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        chain_id, application_id, payload = parsed
         try:
             result = await node.query_application(chain_id, application_id, payload)
         except EdgechainError as exc:
-            return JSONResponse({"errors": [{"message": f"{type(exc).__name__}: {exc}"}]}, status_code=422)
+            return _error(422, f"{type(exc).__name__}: {exc}")
         return JSONResponse(result)
 
-    return Starlette(
-        routes=[
-            Route("/chains/{chain_id}/applications/{application_id}", application, methods=["POST"]),
-            WebSocketRoute("/ws", graphql_app),
-            Route("/", graphql_app, methods=["GET", "POST"]),
-        ]
-    )
+    async def stream(request: Request) -> Response:
+        parsed = await _application_request(request, needs_query=False)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        chain_id, application_id, payload = parsed
+        try:
+            pieces = await node.open_stream(chain_id, application_id, payload)
+        except (EdgechainError, ValueError, KeyError, TypeError) as exc:
+            # The service refused the request (``handle_stream`` validates before it streams).
+            return _error(422, f"{type(exc).__name__}: {exc}")
+        return StreamingResponse(
+            _pieces_of(pieces),
+            media_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        )
+
+    routes: list[BaseRoute] = [
+        Route("/chains/{chain_id}/applications/{application_id}", application, methods=["POST"]),
+        Route("/chains/{chain_id}/applications/{application_id}/stream", stream, methods=["POST"]),
+        WebSocketRoute("/ws", graphql_app),
+        Route("/", graphql_app, methods=["GET", "POST"]),
+    ]
+    directory = web_directory if web_directory is not None else repository_web_directory()
+    if directory is not None and directory.is_dir():
+        routes.append(Mount("/web", StaticFiles(directory=str(directory), html=True)))
+    return Starlette(routes=routes)
 
 
-def make_node_server(node: NodeService, host: str, port: int) -> uvicorn.Server:
+def make_node_server(
+    node: NodeService, host: str, port: int, web_directory: Path | None = None
+) -> uvicorn.Server:
     check_loopback_host(host)
     config = uvicorn.Config(
-        build_node_app(node), host=host, port=port, log_level="warning",
+        build_node_app(node, web_directory), host=host, port=port, log_level="warning",
         access_log=False, lifespan="off", timeout_graceful_shutdown=2,
     )  # fmt: skip
     return uvicorn.Server(config)
