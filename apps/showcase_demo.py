@@ -10,7 +10,8 @@ when not interactive), and stops the network. ``in_process=True`` (``--in-proces
 the same flow on an in-process `LocalNetwork` with this module's own small node
 (`ShowcaseNode`, `build_web_app`) instead.
 
-What the pages use (the node service's routes, plus three this module adds):
+What the pages use (the node service's routes, `edgechain.node.service`, plus the one this
+module adds, ``/showcase.json``):
 
     GET  /web/…                                        the static pages (``web/``)
     GET  /showcase.json                                chains, owners and application ids
@@ -55,15 +56,8 @@ from starlette.websockets import WebSocket
 from edgechain.base.blobs import MediaType, split_into_blobs
 from edgechain.base.identifiers import AccountOwner, ApplicationId, BlobId, ChainId
 from edgechain.chain.certificate import Certificate
-from edgechain.execution.applications import service_blob_id
 from edgechain.execution.operations import Operation, PublishDataBlob
-from edgechain.execution.service_runtime import (
-    ServiceContext,
-    ServiceRuntimeImpl,
-    find_service_class,
-    load_service_module,
-    query_service,
-)
+from edgechain.execution.service_runtime import open_service_stream, query_service
 from edgechain.testing import ApplicationTester, import_application
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -205,26 +199,6 @@ class ShowcaseNode:
             return await asyncio.to_thread(open_service_stream, context, application_id, request)
 
 
-def open_service_stream(
-    context: ServiceContext, application_id: ApplicationId, request: Any
-) -> Iterator[str]:
-    """Load the application's service over ``context`` and call its ``handle_stream``."""
-    description = context.state.applications.get(application_id)
-    if description is None:
-        raise KeyError(f"application {application_id} is not known on chain {context.chain_id}")
-    blob_id = service_blob_id(description.module_id)
-    if context.blob_source is None:
-        raise KeyError(f"no blob source to read the service blob {blob_id}")
-    content = context.blob_source.read_blob(blob_id).content
-    service_class = find_service_class(load_service_module(content, blob_id.hash))
-    handle_stream = getattr(service_class, "handle_stream", None)
-    if handle_stream is None:
-        raise KeyError(f"application {application_id}'s service does not stream")
-    service = service_class.new(ServiceRuntimeImpl(context, application_id, service_class.abi))
-    stream: Iterator[str] = service.handle_stream(request)
-    return stream
-
-
 class RealStackNode:
     """The showcase over the real stack: validator processes (``edgechain net up``) and the
     network engineer's `NodeService` (followed chains, validators' block pushes, inboxes)."""
@@ -266,22 +240,9 @@ class RealStackNode:
     async def open_stream(
         self, chain_id: ChainId, application_id: ApplicationId, request: Any
     ) -> Iterator[str]:
-        from edgechain.base.values import Timestamp
-        from edgechain.execution.service_runtime import ServiceConfig
-
-        node = self.node
-        async with node.state_lock:
-            chain = await node.follower.follow(chain_id)
-            system = chain.execution_state.system
-            context = ServiceContext(
-                state=chain.execution_state,
-                chain_id=chain_id,
-                system_time=Timestamp(system.timestamp.get().micros),
-                next_block_height=chain.next_block_height(),
-                blob_source=node.follower.storage,
-                config=ServiceConfig.from_policy(node.follower.genesis.committee.policy),
-            )
-            return await asyncio.to_thread(open_service_stream, context, application_id, request)
+        """The node service's stream of a service's ``handle_stream(request)``."""
+        pieces: Iterator[str] = await self.node.open_stream(chain_id, application_id, request)
+        return pieces
 
 
 # -- HTTP -----------------------------------------------------------------------------------
@@ -394,37 +355,17 @@ def build_web_app(node: ShowcaseNode, web_directory: Path = WEB_DIRECTORY) -> St
 
 
 def build_real_web_app(showcase: RealStackNode, web_directory: Path = WEB_DIRECTORY) -> Starlette:
-    """The node service's own app (GraphQL at /, applications, /ws) plus the pages, the
-    stream endpoint and /showcase.json."""
+    """The node service's own app (GraphQL at /, applications and their streams, /ws, the
+    pages at /web) plus the demo's /showcase.json."""
     from edgechain.node.service import build_node_app
 
     async def showcase_config(request: Request) -> Response:
         return JSONResponse(showcase.config())
 
-    async def stream(request: Request) -> Response:
-        try:
-            chain_id = ChainId.from_hex(request.path_params["chain_id"])
-            application_id = ApplicationId.from_hex(request.path_params["application_id"])
-            body = json.loads(await request.body())
-            pieces = await showcase.open_stream(chain_id, application_id, body)
-        except Exception as error:
-            return _error(400, f"{type(error).__name__}: {error}")
-        return StreamingResponse(
-            pieces,
-            media_type="text/plain; charset=utf-8",
-            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
-        )
-
     return Starlette(
         routes=[
             Route("/showcase.json", showcase_config),
-            Route(
-                "/chains/{chain_id}/applications/{application_id}/stream",
-                stream,
-                methods=["POST"],
-            ),
-            Mount("/web", StaticFiles(directory=str(web_directory), html=True)),
-            Mount("", app=build_node_app(showcase.node)),
+            Mount("", app=build_node_app(showcase.node, web_directory)),
         ]
     )
 

@@ -72,7 +72,9 @@ def build_faucet_app(faucet: Faucet) -> Starlette:
         try:
             public_key = PublicKey.from_hex(str(json.loads(body)["public_key"]))
         except (ValueError, KeyError, TypeError, EdgechainError) as exc:
-            return JSONResponse({"error": f"expected {{\"public_key\": HEX}}: {exc}"}, status_code=400)
+            return JSONResponse(
+                {"error": f'expected {{"public_key": HEX}}: {exc}'}, status_code=400
+            )
         try:
             chain_id, certificate_hash = await faucet.claim(public_key)
         except EdgechainError as exc:

@@ -125,7 +125,9 @@ class NodeService:
     def _lock(self, chain_id: ChainId) -> asyncio.Lock:
         return self._chain_locks.setdefault(chain_id, asyncio.Lock())
 
-    async def execute(self, chain_id: ChainId, operations: list[Operation], blobs: list[Blob] | None = None) -> Certificate:
+    async def execute(
+        self, chain_id: ChainId, operations: list[Operation], blobs: list[Blob] | None = None
+    ) -> Certificate:
         """Propose ``operations`` on an owned chain; returns the certificate."""
         async with self._lock(chain_id):
             client = await self.client(chain_id)
@@ -354,7 +356,9 @@ class Query:
         return _summary(node, identifier, await node.followed_chain(identifier))
 
     @strawberry.field
-    async def blocks(self, info: strawberry.Info, chain_id: str, limit: int = 10) -> list[BlockSummary]:
+    async def blocks(
+        self, info: strawberry.Info, chain_id: str, limit: int = 10
+    ) -> list[BlockSummary]:
         node = _node(info)
         identifier = _chain_id(chain_id)
         chain = await node.followed_chain(identifier)
@@ -403,7 +407,12 @@ class Mutation:
 
     @strawberry.mutation
     async def transfer(
-        self, info: strawberry.Info, chain_id: str, recipient: str, amount: str, owner: str | None = None
+        self,
+        info: strawberry.Info,
+        chain_id: str,
+        recipient: str,
+        amount: str,
+        owner: str | None = None,
     ) -> str:
         target = Account(_chain_id(recipient), AccountOwner.from_hex(owner) if owner else None)
         client_chain = _chain_id(chain_id)
@@ -420,7 +429,9 @@ class Mutation:
     @strawberry.mutation
     async def open_chain(self, info: strawberry.Info, chain_id: str, balance: str = "0") -> str:
         """Open a chain owned by a new key of this wallet; returns its id."""
-        return (await _node(info).open_chain(_chain_id(chain_id), Amount.from_tokens(balance))).hash.hex()
+        return (
+            await _node(info).open_chain(_chain_id(chain_id), Amount.from_tokens(balance))
+        ).hash.hex()
 
     @strawberry.mutation
     async def publish_data_blob(self, info: strawberry.Info, chain_id: str, bytes_hex: str) -> str:
@@ -434,7 +445,9 @@ class Subscription:
     """New blocks, per chain."""
 
     @strawberry.subscription
-    async def notifications(self, info: strawberry.Info, chain_id: str) -> AsyncGenerator[BlockEvent, None]:
+    async def notifications(
+        self, info: strawberry.Info, chain_id: str
+    ) -> AsyncGenerator[BlockEvent, None]:
         node = _node(info)
         queue = node.subscribe(_chain_id(chain_id))
         try:
@@ -480,7 +493,7 @@ async def _application_request(
         if not isinstance(payload, dict):
             raise ValueError("expected a JSON object")
         if needs_query and not isinstance(payload.get("query"), str):
-            raise ValueError("expected {\"query\": …}")
+            raise ValueError('expected {"query": …}')
     except ValueError as exc:
         return _error(400, f"malformed request: {exc}")
     return chain_id, application_id, payload
