@@ -150,3 +150,34 @@ def test_bad_requests_get_errors_and_the_server_keeps_serving(showcase: Showcase
         httpx.post(url, json={"query": "query { model { name } }"}).json()["data"]["model"]["name"]
         == "tiny"
     )
+
+
+def test_the_real_stack_app_is_the_node_service_plus_showcase_json(tmp_path: Path) -> None:
+    """``build_real_web_app`` adds only /showcase.json: pages and streams are the node's."""
+    from showcase_demo import RealStackNode, build_real_web_app
+    from starlette.testclient import TestClient
+
+    from edgechain.core.network import LocalNetwork
+    from edgechain.core.wallet import Wallet
+    from edgechain.node.service import NodeService
+    from edgechain.storage.db_storage import DbStorage
+    from edgechain.views.memory_store import MemoryStore
+
+    network = LocalNetwork.create(validator_count=1, user_chain_count=1)
+    wallet = Wallet.create(tmp_path / "wallet.json", network.genesis)
+    chain_id = network.user_chain_ids[0]
+    wallet.add_chain(chain_id, network.user_keys[0])
+    node = NodeService(wallet, [], DbStorage(MemoryStore()))
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "stories.html").write_text("stories")
+    showcase = RealStackNode(node, {"llm": "ab" * 32}, {"fileName": "tiny.gguf"})
+    with TestClient(build_real_web_app(showcase, web)) as client:
+        config = client.get("/showcase.json").json()
+        assert config["chains"][0]["chainId"] == str(chain_id)
+        assert config["applications"] == {"llm": "ab" * 32}
+        assert client.get("/web/stories.html").text == "stories"
+        stream = f"/chains/{chain_id.hash.hex()}/applications/{'ab' * 32}/stream"
+        malformed = client.post(stream, content=b"[1,")
+        assert malformed.status_code == 400 and "malformed request" in malformed.text
+        assert "GraphiQL" in client.get("/", headers={"Accept": "text/html"}).text
