@@ -66,6 +66,10 @@ def register(subparsers: Any) -> None:
     service = command("service", "run the node service (GraphQL) for the wallet's chains", service_command)
     service.add_argument("--port", type=int, default=8080)
     service.add_argument("--storage", default=None, help="local store URL (default: memory:)")
+    service.add_argument(
+        "--web-dir", type=Path, default=None,
+        help="serve these pages at /web (default: the repository's web/ when it exists)",
+    )  # fmt: skip
 
 
 def _json(text: str, what: str) -> Any:
@@ -179,6 +183,8 @@ def service_command(arguments: argparse.Namespace) -> int:
         command += ["--wallet", str(arguments.wallet)]
     if arguments.storage is not None:
         command += ["--storage", arguments.storage]
+    if arguments.web_dir is not None:
+        command += ["--web-dir", str(arguments.web_dir)]
     sys.stdout.flush()
     os.execv(sys.executable, command)
     return 0  # not reached
