@@ -76,10 +76,28 @@ def to_plain(value: Any, tp: Any = None) -> Any:
     """
     if tp is None or isinstance(tp, type):
         return _plain_of_value(value)  # a class declares nothing a value does not carry
-    return _encoder_for_type(tp)(value)
+    if _is_long_lived(tp):
+        return _encoder_for_type(tp)(value)
+    return _build_encoder(tp)(value)
 
 
 _Encoder = Callable[[Any], Any]
+
+
+def _is_long_lived(tp: Any) -> bool:
+    """Whether every class a declared type names lives as long as the process (builtins,
+    typing, edgechain's own): only such types are cached. Classes made at run time --
+    contract classes, created anew for every block -- must not be kept alive by a cache."""
+    if isinstance(tp, type):
+        module = getattr(tp, "__module__", "")
+        return module in ("builtins", "typing", "types") or module.startswith("edgechain.")
+    arguments = typing.get_args(tp)
+    if not arguments:
+        return tp is None or tp is Any or tp is Ellipsis
+    return all(
+        argument is Ellipsis or argument is None or _is_long_lived(argument)
+        for argument in arguments
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -163,57 +181,104 @@ def _plain_of_value(value: Any) -> Any:
 
 
 def from_plain(raw: Any, tp: Any) -> Any:
-    """Rebuild a value of type ``tp`` from decoded CBOR builtins, checking every shape."""
-    origin = typing.get_origin(tp)
+    """Rebuild a value of type ``tp`` from decoded CBOR builtins, checking every shape.
+
+    Like encoders, decoders are built once per declared type (a dataclass keeps its fields'
+    decoders with its schema), so decoding does not re-inspect annotations.
+    """
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _decode_dataclass(raw, tp)
+    if _is_long_lived(tp):
+        return _decoder_for_type(tp)(raw)
+    return _build_decoder(tp)(raw)
+
+
+_Decoder = Callable[[Any], Any]
+
+
+@functools.lru_cache(maxsize=1024)
+def _decoder_for_type(tp: Any) -> _Decoder:
+    """A decoder for a declared type given from outside a dataclass (bounded cache)."""
+    return _build_decoder(tp)
+
+
+def _expect(kind: type, what: str) -> _Decoder:
+    def decode_exact(raw: Any) -> Any:
+        if not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
+            raise EncodingError(f"expected {what}, got {type(raw).__name__}")
+        return raw
+
+    return decode_exact
+
+
+_SCALAR_DECODERS: dict[Any, _Decoder] = {
+    bool: _expect(bool, "a bool"),
+    int: _expect(int, "an integer"),
+    str: _expect(str, "a string"),
+    bytes: _expect(bytes, "bytes"),
+}
+
+
+def _decode_null(raw: Any) -> None:
+    if raw is not None:
+        raise EncodingError(f"expected null, got {type(raw).__name__}")
+
+
+def _build_decoder(tp: Any) -> _Decoder:
     if tp is Any:
         raise EncodingError("typing.Any is not decodable")
     if tp is None or tp is type(None):
-        if raw is not None:
-            raise EncodingError(f"expected null, got {type(raw).__name__}")
-        return None
+        return _decode_null
+    scalar = _SCALAR_DECODERS.get(tp) if isinstance(tp, type) else None
+    if scalar is not None:
+        return scalar
+    origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        return _from_union(raw, typing.get_args(tp))
-    if tp is bool:
-        if not isinstance(raw, bool):
-            raise EncodingError(f"expected a bool, got {type(raw).__name__}")
-        return raw
-    if tp is int:
-        if not isinstance(raw, int) or isinstance(raw, bool):
-            raise EncodingError(f"expected an integer, got {type(raw).__name__}")
-        return raw
-    if tp is str:
-        if not isinstance(raw, str):
-            raise EncodingError(f"expected a string, got {type(raw).__name__}")
-        return raw
-    if tp is bytes:
-        if not isinstance(raw, bytes):
-            raise EncodingError(f"expected bytes, got {type(raw).__name__}")
-        return raw
+        return _build_union_decoder(typing.get_args(tp))
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        try:
-            return tp(raw)
-        except (ValueError, TypeError) as exc:
-            raise EncodingError(f"{raw!r} is not a {tp.__name__}") from exc
+        enum_type = tp
+
+        def decode_enum(raw: Any) -> Any:
+            try:
+                return enum_type(raw)
+            except (ValueError, TypeError) as exc:
+                raise EncodingError(f"{raw!r} is not a {enum_type.__name__}") from exc
+
+        return decode_enum
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return _from_dataclass(raw, tp)
+        cls = tp
+        return lambda raw: _decode_dataclass(raw, cls)  # fields resolved lazily: types may recurse
     if origin in (list, tuple, dict):
-        return _from_container(raw, tp, origin)
+        return _build_container_decoder(tp, origin)
     raise EncodingError(f"unsupported type in protocol schema: {tp!r}")
 
 
-def _from_dataclass(raw: Any, cls: type) -> Any:
-    names = _field_names(cls)
-    hints = _hints(cls)
-    if _is_transparent(cls):
-        values = [from_plain(raw, hints[names[0]])]
+def _decoder_or_refusal(tp: Any) -> _Decoder:
+    """A field's decoder; a field of an undecodable type refuses when decoded, not before
+    (such a class can still be encoded, e.g. to be hashed)."""
+    try:
+        return _build_decoder(tp)
+    except EncodingError as refusal:
+        message = str(refusal)
+
+        def refuse(raw: Any) -> Any:
+            raise EncodingError(message)
+
+        return refuse
+
+
+def _decode_dataclass(raw: Any, cls: type) -> Any:
+    schema = _schema(cls)
+    if schema.transparent:
+        values = [schema.decoders[0](raw)]
     else:
         if not isinstance(raw, list):
             raise EncodingError(f"expected an array for {cls.__name__}, got {type(raw).__name__}")
-        if len(raw) != len(names):
+        if len(raw) != len(schema.names):
             raise EncodingError(
-                f"{cls.__name__} has {len(names)} fields, the encoding has {len(raw)}"
+                f"{cls.__name__} has {len(schema.names)} fields, the encoding has {len(raw)}"
             )
-        values = [from_plain(item, hints[name]) for item, name in zip(raw, names, strict=True)]
+        values = [decoder(item) for decoder, item in zip(schema.decoders, raw, strict=True)]
     try:
         return cls(*values)
     except EncodingError:
@@ -226,38 +291,60 @@ def _from_dataclass(raw: Any, cls: type) -> Any:
         raise
 
 
-def _from_container(raw: Any, tp: Any, origin: Any) -> Any:
+def _build_container_decoder(tp: Any, origin: Any) -> _Decoder:
     args = typing.get_args(tp)
     if origin is dict:
-        if not isinstance(raw, dict):
-            raise EncodingError(f"expected a map, got {type(raw).__name__}")
-        key_type, value_type = args
-        return {from_plain(k, key_type): from_plain(v, value_type) for k, v in raw.items()}
-    if not isinstance(raw, list):
-        raise EncodingError(f"expected an array, got {type(raw).__name__}")
-    if origin is list:
-        (item_type,) = args
-        return [from_plain(item, item_type) for item in raw]
-    if len(args) == 2 and args[1] is Ellipsis:
-        return tuple(from_plain(item, args[0]) for item in raw)
-    if len(raw) != len(args):
-        raise EncodingError(f"expected a tuple of {len(args)}, got {len(raw)} items")
-    return tuple(from_plain(item, arg) for item, arg in zip(raw, args, strict=True))
+        key_decoder, value_decoder = (_build_decoder(arg) for arg in args)
+
+        def decode_mapping(raw: Any) -> Any:
+            if not isinstance(raw, dict):
+                raise EncodingError(f"expected a map, got {type(raw).__name__}")
+            return {key_decoder(key): value_decoder(value) for key, value in raw.items()}
+
+        return decode_mapping
+    if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+        item_decoder = _build_decoder(args[0])
+        make = list if origin is list else tuple
+
+        def decode_sequence(raw: Any) -> Any:
+            if not isinstance(raw, list):
+                raise EncodingError(f"expected an array, got {type(raw).__name__}")
+            return make(item_decoder(item) for item in raw)
+
+        return decode_sequence
+    item_decoders = tuple(_build_decoder(arg) for arg in args)
+
+    def decode_fixed_tuple(raw: Any) -> Any:
+        if not isinstance(raw, list):
+            raise EncodingError(f"expected an array, got {type(raw).__name__}")
+        if len(raw) != len(item_decoders):
+            raise EncodingError(f"expected a tuple of {len(item_decoders)}, got {len(raw)} items")
+        return tuple(decoder(item) for decoder, item in zip(item_decoders, raw, strict=True))
+
+    return decode_fixed_tuple
 
 
-def _from_union(raw: Any, members: tuple[Any, ...]) -> Any:
+def _build_union_decoder(members: tuple[Any, ...]) -> _Decoder:
     non_none = [member for member in members if member is not type(None)]
-    if len(non_none) < len(members) and raw is None:
-        return None
+    nullable = len(non_none) < len(members)
     if len(non_none) == 1:
-        return from_plain(raw, non_none[0])
-    if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], str)):
-        raise EncodingError("expected a [variant, value] pair for a union")
-    name, inner = raw
-    for member in non_none:
-        if getattr(member, "__name__", None) == name:
-            return from_plain(inner, member)
-    raise EncodingError(f"unknown variant {name!r}")
+        inner = _build_decoder(non_none[0])
+        if not nullable:
+            return inner
+        return lambda raw: None if raw is None else inner(raw)
+    variants = {getattr(member, "__name__", None): _build_decoder(member) for member in non_none}
+
+    def decode_variant(raw: Any) -> Any:
+        if nullable and raw is None:
+            return None
+        if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], str)):
+            raise EncodingError("expected a [variant, value] pair for a union")
+        decoder = variants.get(raw[0])
+        if decoder is None:
+            raise EncodingError(f"unknown variant {raw[0]!r}")
+        return decoder(raw[1])
+
+    return decode_variant
 
 
 def _type_name(tp: Any) -> str:
@@ -276,6 +363,8 @@ class _Schema:
     """Whether the class encodes as its single field."""
     encoders: tuple[Callable[[Any], Any], ...]
     """One encoder per field, built from its declared type."""
+    decoders: tuple[Callable[[Any], Any], ...]
+    """One decoder per field, built from its declared type."""
 
 
 _SCHEMA_ATTRIBUTE = "_edgechain_encoding_schema"
@@ -294,6 +383,7 @@ def _schema(cls: type) -> _Schema:
         hints=hints,
         transparent=bool(getattr(cls, "CANONICAL_TRANSPARENT", False)) and len(names) == 1,
         encoders=tuple(_build_encoder(hints[name]) for name in names),
+        decoders=tuple(_decoder_or_refusal(hints[name]) for name in names),
     )
     with contextlib.suppress(AttributeError, TypeError):  # an immutable class: recompute later
         setattr(cls, _SCHEMA_ATTRIBUTE, schema)
