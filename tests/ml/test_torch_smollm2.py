@@ -23,12 +23,12 @@ pick llama.cpp's top token.
 from __future__ import annotations
 
 import json
-import os
 from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_files import REFERENCE
 
 from edgechain.ml.formats import read_gguf
 from edgechain.ml.llama import LlamaModel, NumpyBackend, load_llama
@@ -38,7 +38,6 @@ torch = pytest.importorskip("torch")
 from edgechain.ml.torch_backend import TorchBackend  # noqa: E402
 from edgechain.ml.torch_graphs import GraphDecoder  # noqa: E402
 
-REFERENCE = Path(os.environ.get("EDGECHAIN_REFERENCE", "/work/shared/reference"))
 GREEDY_TOKENS = 32
 
 pytestmark = pytest.mark.slow
