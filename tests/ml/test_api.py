@@ -144,3 +144,39 @@ def test_embedding_model_wraps_the_bert_encoder() -> None:
     assert vectors.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_a_model_with_nan_weights_is_refused_at_load_naming_the_tensor(tmp_path: Path) -> None:
+    from edgechain.ml import ModelFormatError
+
+    model = make_tiny_llama(seed=3)
+    model.weights["blk.0.ffn_down.weight"][1, 2] = np.nan
+    path = tmp_path / "nan.gguf"
+    write_gguf(path, model, "F32", tokenizer="gpt2")
+    with pytest.raises(ModelFormatError, match=r"blk\.0\.ffn_down\.weight"):
+        load_model(path)
+    loaded = load_model(path, validate=False)  # the caller's choice, e.g. to inspect the file
+    assert isinstance(loaded, LanguageModel)
+
+
+def test_generation_runs_on_the_model_itself_except_on_cuda(tiny_dir: Path) -> None:
+    loaded = load_model(tiny_dir / "bpe.gguf")
+    assert isinstance(loaded, LanguageModel)
+    assert loaded.decoder is loaded.model
+
+
+@pytest.mark.gpu
+def test_cuda_generation_replays_a_recorded_graph_and_matches_numpy(tiny_dir: Path) -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from edgechain.ml.torch_graphs import GraphDecoder
+
+    on_gpu = load_model(tiny_dir / "spm.gguf", backend="torch", device="cuda")
+    on_cpu = load_model(tiny_dir / "spm.gguf")
+    assert isinstance(on_gpu, LanguageModel) and isinstance(on_cpu, LanguageModel)
+    assert isinstance(on_gpu.decoder, GraphDecoder)
+    prompt = [1, 5, 9, 3]
+    gpu_ids = [token.id for token in on_gpu.generate(prompt, max_tokens=16)]
+    cpu_ids = [token.id for token in on_cpu.generate(prompt, max_tokens=16)]
+    assert gpu_ids == cpu_ids

@@ -24,7 +24,7 @@ import numpy as np
 
 from edgechain.ml.bert import BertEncoder
 from edgechain.ml.errors import BackendUnavailable, GenerationError, ModelFormatError
-from edgechain.ml.formats import ModelSource, open_model_file
+from edgechain.ml.formats import ModelSource, open_model_file, validate_tensors
 from edgechain.ml.generation import GeneratedToken, generate
 from edgechain.ml.llama import Backend, LlamaModel, NumpyBackend, config_of, llama_tensors
 from edgechain.ml.sampling import Sampler, SamplingParams
@@ -43,11 +43,18 @@ class LanguageModel:
     """A Llama-family model with its tokenizer: generate text, chat, or read logits."""
 
     def __init__(
-        self, model: LlamaModel, tokenizer: Tokenizer | None, model_file: ModelFile
+        self,
+        model: LlamaModel,
+        tokenizer: Tokenizer | None,
+        model_file: ModelFile,
+        decoder: Any = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.model_file = model_file
+        self.decoder: Any = decoder if decoder is not None else model
+        """What generation runs: the model itself, or (CUDA) a `GraphDecoder` over it that
+        replays each one-token step from a recorded CUDA graph."""
 
     @property
     def config(self) -> Any:
@@ -78,7 +85,7 @@ class LanguageModel:
         """Stream tokens after ``prompt`` (text or ids); greedy and the default seed unless told."""
         ids = self.encode(prompt) if isinstance(prompt, str) else [int(i) for i in prompt]
         return generate(
-            self.model, ids, max_tokens, sampling, Sampler(seed), tokenizer=self.tokenizer
+            self.decoder, ids, max_tokens, sampling, Sampler(seed), tokenizer=self.tokenizer
         )
 
     def generate_text(
@@ -204,11 +211,13 @@ def load_model(
     tokenizer: Tokenizer | str | os.PathLike[str] | None = None,
     threads: int | None = None,
     exact: bool = False,
+    validate: bool = True,
 ) -> LanguageModel | EmbeddingModel:
     """Open a model file and build the model it holds (Llama -> `LanguageModel`, BERT ->
     `EmbeddingModel`). ``tokenizer`` overrides the file's own (a llama2.c model looks for
     ``tokenizer.bin`` beside it); ``threads`` sets numba's thread count for the numpy backend;
-    ``exact`` makes its prefill bit-identical to token-by-token evaluation (slower)."""
+    ``exact`` makes its prefill bit-identical to token-by-token evaluation (slower);
+    ``validate`` checks every weight is finite first (NaN/Inf -> `ModelFormatError`)."""
     if threads is not None:
         import numba
 
@@ -218,9 +227,19 @@ def load_model(
         directory = Path(source) if Path(source).is_dir() else Path(source).parent
         return EmbeddingModel(BertEncoder.from_directory(directory), str(directory))
     model_file = open_model_file(source)
+    if validate:
+        validate_tensors(model_file)  # NaN/Inf weights: a clear error now, not garbage later
     config = config_of(model_file)
     file_backed = isinstance(source, (str, os.PathLike))  # np.memmap of a path, never a buffer
     model = LlamaModel(
         config, llama_tensors(model_file, config), _backend(backend, device, file_backed, exact)
     )
-    return LanguageModel(model, _find_tokenizer(source, model_file, tokenizer), model_file)
+    decoder = None
+    if backend == "torch" and device.startswith("cuda"):
+        # One-token steps are launch-bound on a GPU: replaying a recorded CUDA graph per step
+        # decodes several times faster than launching each kernel (benchmarks/recorded/).
+        from edgechain.ml.torch_graphs import GraphDecoder
+
+        decoder = GraphDecoder(model)
+    tokenizer_found = _find_tokenizer(source, model_file, tokenizer)
+    return LanguageModel(model, tokenizer_found, model_file, decoder)
