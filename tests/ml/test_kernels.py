@@ -199,3 +199,35 @@ def test_attention_kernel_matches_a_plain_softmax() -> None:
             weights = np.exp(scores - scores.max())
             expected = (weights / weights.sum()) @ values[h // 3, :length]
             np.testing.assert_allclose(out[t, h], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("tensor_type", LEGACY)
+@pytest.mark.parametrize("extreme", ["largest", "smallest", "mixed"])
+def test_single_token_kernels_equal_the_batch_kernels_at_integer_extremes(
+    tensor_type: str, extreme: str
+) -> None:
+    # The single-token kernels group integer sums differently (Q8_0 pairs in int16):
+    # exact only while nothing overflows, so feed the largest products the formats allow.
+    rows, cols = 70, 256
+    _, block_bytes = BLOCK_LAYOUT[TensorType[tensor_type]]
+    rng = np.random.default_rng(11)
+    raw = rng.integers(0, 256, size=(rows, cols // 32, block_bytes), dtype=np.uint8)
+    header = {"Q4_1": 4, "Q4_0": 2, "Q8_0": 2}[tensor_type]
+    halves = np.float16([0.5, -0.25]) if tensor_type == "Q4_1" else np.float16([0.5])
+    raw[:, :, :header] = np.frombuffer(halves.tobytes(), dtype=np.uint8)
+    fill = {"largest": (0xFF if tensor_type == "Q4_1" else 0x7F), "smallest": 0x00}
+    if tensor_type == "Q8_0":
+        fill = {"largest": 0x7F, "smallest": 0x80}  # int8 127 and -128
+    if extreme in fill:
+        raw[:, :, header:] = fill[extreme]
+    matrix = prepare_matrix(TensorType[tensor_type], raw.reshape(-1), (rows, cols))
+    assert isinstance(matrix, PackedMatrix)
+    x = np.full((2, cols), 3.0, dtype=np.float32)  # every quant 127
+    x[1] = -3.0  # every quant -127
+    if extreme == "mixed":
+        x[0] = rng.choice([-3.0, 3.0], size=cols).astype(np.float32)
+    matrix.batch_with_blas = False
+    batch = matrix.matmul(x)  # the (T, in) kernels: int32 per product
+    for t in range(2):
+        np.testing.assert_array_equal(matrix.matmul(x[t : t + 1])[0], batch[t])
+        np.testing.assert_array_equal(matrix.matmul(x[t : t + 1])[0], matvec_reference(matrix, x[t]))

@@ -222,6 +222,8 @@ class PackedMatrix(WeightMatrix):
         ):
             return self._matmul_blas(x)
         quants, scales, sums = quantize_activations(x)
+        if tokens == 1:
+            return self._matvec(quants[0], scales[0], sums[0])
         out = np.empty((self.quants.shape[0], tokens, compiled.CHUNK), dtype=np.float32)
         if self.tensor_type == TensorType.Q4_1:
             compiled.matmul_q4_1(self.quants, self.scales, self.mins, quants, scales, sums, out)
@@ -230,6 +232,17 @@ class PackedMatrix(WeightMatrix):
         else:
             compiled.matmul_q8_0(self.quants, self.scales, quants, scales, out)
         return out.transpose(1, 0, 2).reshape(tokens, -1)[:, : self.rows]  # (T, rows)
+
+    def _matvec(self, quants: np.ndarray, scales: np.ndarray, sums: np.ndarray) -> np.ndarray:
+        """One quantized token through the single-token kernels: (1, rows)."""
+        out = np.empty((self.quants.shape[0], compiled.CHUNK), dtype=np.float32)
+        if self.tensor_type == TensorType.Q4_1:
+            compiled.matvec_q4_1(self.quants, self.scales, self.mins, quants, scales, sums, out)
+        elif self.tensor_type == TensorType.Q4_0:
+            compiled.matvec_q4_0(self.quants, self.scales, quants, scales, out)
+        else:
+            compiled.matvec_q8_0(self.quants, self.scales, quants, scales, out)
+        return out.reshape(1, -1)[:, : self.rows]
 
     def _matmul_blas(self, x: np.ndarray) -> np.ndarray:
         chunks = self.quants.shape[0]
