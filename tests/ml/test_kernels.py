@@ -231,3 +231,33 @@ def test_single_token_kernels_equal_the_batch_kernels_at_integer_extremes(
     for t in range(2):
         np.testing.assert_array_equal(matrix.matmul(x[t : t + 1])[0], batch[t])
         np.testing.assert_array_equal(matrix.matmul(x[t : t + 1])[0], matvec_reference(matrix, x[t]))
+
+
+def test_requantized_activations_are_the_quants_times_their_scales_bit_for_bit() -> None:
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((7, 256)) * rng.uniform(1e-3, 50, size=(7, 1))).astype(np.float32)
+    x[2, 32:64] = 0.0  # an all-zero block: scale 0
+    quants, scales, _ = quantize_activations(x)
+    expected = (quants.reshape(7, 8, 32).astype(np.float32) * scales[:, :, None]).reshape(7, 256)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = requantize_activations(x)
+        numba.set_num_threads(max(2, threads))
+        multi = requantize_activations(x)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(single, expected)
+    np.testing.assert_array_equal(multi, expected)
+
+
+def test_parallel_swiglu_equals_the_serial_kernel_bit_for_bit() -> None:
+    rng = np.random.default_rng(13)
+    gate_up = (rng.standard_normal((5, 96)) * 6).astype(np.float32)
+    serial = np.empty((5, 48), dtype=np.float32)
+    parallel = np.empty((5, 48), dtype=np.float32)
+    compiled.swiglu(gate_up[:, :48], gate_up[:, 48:], serial)
+    compiled.swiglu_rows(gate_up[:, :48], gate_up[:, 48:], parallel)
+    np.testing.assert_array_equal(serial, parallel)
+    gate = gate_up[:, :48].astype(np.float64)
+    np.testing.assert_allclose(serial, gate / (1 + np.exp(-gate)) * gate_up[:, 48:], rtol=1e-5)

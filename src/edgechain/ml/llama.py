@@ -410,7 +410,8 @@ class NumpyBackend:
     def swiglu(self, gate: np.ndarray, up: np.ndarray) -> np.ndarray:
         hidden = gate.shape[1]
         out = np.empty((gate.shape[0], hidden), dtype=np.float32)  # (T, hidden)
-        compiled.swiglu(gate, up, out)
+        kernel = compiled.swiglu if gate.shape[0] == 1 else compiled.swiglu_rows
+        kernel(gate, up, out)
         return out
 
     def new_cache(self, config: LlamaConfig, capacity: int) -> NumpyKVCache:

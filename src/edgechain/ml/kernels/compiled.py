@@ -119,6 +119,26 @@ def quantize_q8(x: np.ndarray, quants: np.ndarray, scales: np.ndarray, sums: np.
             sums[t, b] = np.float32(total) * rounded_scale
 
 
+@numba.njit(parallel=True, cache=True)
+def requantize_q8(x: np.ndarray, out: np.ndarray) -> None:
+    """``out[t] = float32(quant) * scale`` of `quantize_q8`'s blocks of ``x[t]`` (T, n): the
+    activations a batch's BLAS product sees. Rows in parallel (each row alone, so the
+    thread count changes no bit); one pass instead of quantize, widen and multiply."""
+    tokens, width = x.shape
+    blocks = width // 32
+    for t in prange(tokens):
+        for b in range(blocks):
+            amax = np.float32(0.0)
+            for j in range(32):
+                magnitude = abs(x[t, b * 32 + j])
+                amax = magnitude if magnitude > amax else amax
+            inverse = np.float32(127.0) / amax if amax > 0 else np.float32(0.0)
+            rounded_scale = _round_f16(amax / np.float32(127.0))
+            for j in range(32):
+                quant = np.int8(np.int32(np.rint(x[t, b * 32 + j] * inverse)))
+                out[t, b * 32 + j] = np.float32(quant) * rounded_scale
+
+
 @numba.njit(cache=True)
 def _chunk_q4_1(nibbles, scales, mins, quants, x_scales, x_sums, out):  # type: ignore[no-untyped-def]
     blocks = nibbles.shape[0]
@@ -447,6 +467,16 @@ def swiglu(gate, up, out):  # type: ignore[no-untyped-def]
     """``out = silu(gate) * up`` elementwise over (T, hidden) arrays (views allowed)."""
     tokens, hidden = gate.shape
     for t in range(tokens):
+        for i in range(hidden):
+            value = gate[t, i]
+            out[t, i] = value / (np.float32(1.0) + np.exp(-value)) * up[t, i]
+
+
+@numba.njit(parallel=True, cache=True)
+def swiglu_rows(gate, up, out):  # type: ignore[no-untyped-def]
+    """`swiglu` with tokens in parallel (the same expression per element, so the same bits)."""
+    tokens, hidden = gate.shape
+    for t in prange(tokens):
         for i in range(hidden):
             value = gate[t, i]
             out[t, i] = value / (np.float32(1.0) + np.exp(-value)) * up[t, i]
