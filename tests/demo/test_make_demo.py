@@ -50,10 +50,12 @@ def test_make_demo_from_a_clean_clone(tmp_path: Path, demo_directory: Path) -> N
     )  # fmt: skip
     (clone_site / "shared-test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
-    environment = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    # As a user types it: not inside another make (whose variables would reach this one).
+    outer = {"VIRTUAL_ENV", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES"}
+    environment = {key: value for key, value in os.environ.items() if key not in outer}
     arguments = f"--non-interactive --dir {demo_directory} --port 0"
     completed = subprocess.run(
-        ["make", "demo", f"DEMO_ARGS={arguments}"],
+        ["make", "--no-print-directory", "demo", f"DEMO_ARGS={arguments}"],
         cwd=clone, env=environment, capture_output=True, text=True, timeout=1200, check=False,
     )  # fmt: skip
     output = completed.stdout
