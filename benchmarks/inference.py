@@ -314,7 +314,7 @@ def main() -> None:
     json_path.write_text(json.dumps(record, indent=2))
     chart = arguments.out / f"inference-{stamp}.png"
     save_chart(summary, chart)
-    print(f"\nsaved {json_path.relative_to(ROOT)} and {chart.relative_to(ROOT)}")
+    print(f"\nsaved {os.path.relpath(json_path, ROOT)} and {os.path.relpath(chart, ROOT)}")
 
 
 if __name__ == "__main__":
