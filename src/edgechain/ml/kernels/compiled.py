@@ -350,6 +350,13 @@ def _unpack_chunk(quants, scales, mins, kind, out):  # type: ignore[no-untyped-d
                     out[b * 32 + 16 + j, r] = np.float32((byte >> 4) - 8) * scales[b, r]
 
 
+@numba.njit(cache=True, nogil=True)
+def unpack_chunk(quants, scales, mins, kind, chunk, out):  # type: ignore[no-untyped-def]
+    """`unpack` of one chunk into ``out`` (inputs, CHUNK), without the GIL: a BLAS worker
+    unpacks the chunk it multiplies next, while it is still in its cache."""
+    _unpack_chunk(quants[chunk], scales[chunk], mins[chunk], kind, out)
+
+
 @numba.njit(parallel=True, cache=True)
 def unpack(quants, scales, mins, kind, out):  # type: ignore[no-untyped-def]
     """Packed weights into float32 ``out`` (chunks, inputs, CHUNK): each chunk's slice of the

@@ -7,10 +7,10 @@
   layout (see `compiled`), still quantized. Activations are quantized to 8 bits
   (llama.cpp's rule). One token (decode) goes through the integer kernels. A batch of
   `BATCH_THRESHOLD` or more (prefill) is, by default, multiplied in float32 with BLAS:
-  each chunk of rows is dequantized into a reusable buffer (never the whole model) and
-  the 8-bit-rounded activations multiplied by it, chunks split over our own threads with
-  OpenBLAS pinned to one thread per caller (its spinning pool collapses on a shared
-  machine). That is the same function up to float32 rounding and about twice as fast as
+  chunks are split over our own threads with OpenBLAS pinned to one thread per caller
+  (its spinning pool collapses on a shared machine); each thread dequantizes one chunk of
+  rows into its own small buffer (never the whole matrix) and multiplies the
+  8-bit-rounded activations by it at once, while the chunk is still in its cache. That is the same function up to float32 rounding and about twice as fast as
   the integer kernel on a batch; but rounding differences re-quantize differently
   downstream (SmolLM2's logits move by up to ~0.7), so ``exact=True`` keeps every batch
   in the integer kernels: a prompt evaluated in one batch then gives bit for bit the
@@ -105,27 +105,21 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _POOL
 
 
-def _blas_by_chunks(activations: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
-    """``out[c] = activations[0] @ weight[c]`` for every chunk, split over numba's thread
-    count, each worker's OpenBLAS on one thread. Each chunk is one sgemm whoever runs it,
-    so the split does not change the result."""
-    chunks = weight.shape[0]
+def _split_over_threads(work: Any, chunks: int) -> None:
+    """``work(lo, hi)`` over ranges of ``0..chunks`` on numba's thread count of pool workers,
+    each with OpenBLAS on one thread. Every chunk is computed the same way whoever runs
+    it, so the split does not change the result."""
     workers = max(1, min(int(numba.get_num_threads()), chunks))
-    if _SET_LOCAL_THREADS is None:
-        np.matmul(activations, weight, out=out)  # another BLAS: its own threading
-        return
-    if workers == 1:
-        previous = _SET_LOCAL_THREADS(1)  # this thread only, restored below
+    if workers == 1 or _SET_LOCAL_THREADS is None:
+        previous = _SET_LOCAL_THREADS(1) if _SET_LOCAL_THREADS is not None else None
         try:
-            np.matmul(activations, weight, out=out)
+            work(0, chunks)
         finally:
-            _SET_LOCAL_THREADS(previous)
+            if previous is not None and _SET_LOCAL_THREADS is not None:
+                _SET_LOCAL_THREADS(previous)
         return
     bounds = [chunks * part // workers for part in range(workers + 1)]
-    futures = [
-        _pool(workers).submit(np.matmul, activations, weight[lo:hi], out=out[lo:hi])
-        for lo, hi in itertools.pairwise(bounds)
-    ]
+    futures = [_pool(workers).submit(work, lo, hi) for lo, hi in itertools.pairwise(bounds)]
     for future in futures:
         future.result()
 
@@ -246,11 +240,18 @@ class PackedMatrix(WeightMatrix):
 
     def _matmul_blas(self, x: np.ndarray) -> np.ndarray:
         chunks = self.quants.shape[0]
-        weight = _scratch(chunks * self.cols, compiled.CHUNK).reshape(chunks, self.cols, -1)
-        self._unpack(weight)  # (chunks, cols, CHUNK)
-        activations = requantize_activations(x)[None]  # (1, T, cols)
+        activations = requantize_activations(x)  # (T, cols)
         out = np.empty((chunks, x.shape[0], compiled.CHUNK), dtype=np.float32)
-        _blas_by_chunks(activations, weight, out)  # (chunks, T, CHUNK)
+        mins = self.mins if self.mins is not None else self.scales
+        kind = self.kind
+
+        def multiply(lo: int, hi: int) -> None:
+            weight = _scratch(self.cols, compiled.CHUNK)  # this thread's buffer
+            for chunk in range(lo, hi):  # unpacked, then multiplied while in cache
+                compiled.unpack_chunk(self.quants, self.scales, mins, kind, chunk, weight)
+                np.matmul(activations, weight, out=out[chunk])
+
+        _split_over_threads(multiply, chunks)  # (chunks, T, CHUNK)
         product: np.ndarray = out.transpose(1, 0, 2).reshape(x.shape[0], -1)[:, : self.rows]
         return product  # (T, rows)
 
