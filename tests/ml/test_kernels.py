@@ -261,3 +261,28 @@ def test_parallel_swiglu_equals_the_serial_kernel_bit_for_bit() -> None:
     np.testing.assert_array_equal(serial, parallel)
     gate = gate_up[:, :48].astype(np.float64)
     np.testing.assert_allclose(serial, gate / (1 + np.exp(-gate)) * gate_up[:, 48:], rtol=1e-5)
+
+
+@pytest.mark.parametrize("tensor_type", LEGACY)
+def test_serial_and_parallel_single_token_kernels_agree_bit_for_bit(tensor_type: str) -> None:
+    _, data = _quantized(tensor_type, 300, 128, seed=14)
+    matrix = prepare_matrix(TensorType[tensor_type], data, (300, 128))
+    assert isinstance(matrix, PackedMatrix)
+    quants, scales, sums = quantize_activations(
+        np.random.default_rng(15).standard_normal((1, 128)).astype(np.float32)
+    )
+    serial = np.empty((matrix.quants.shape[0], compiled.CHUNK), dtype=np.float32)
+    parallel = np.empty_like(serial)
+    if tensor_type == "Q4_1":
+        arguments = (matrix.quants, matrix.scales, matrix.mins, quants[0], scales[0], sums[0])
+        compiled.matvec_q4_1_serial(*arguments, serial)
+        compiled.matvec_q4_1(*arguments, parallel)
+    elif tensor_type == "Q4_0":
+        compiled.matvec_q4_0_serial(matrix.quants, matrix.scales, quants[0], scales[0], serial)
+        compiled.matvec_q4_0(matrix.quants, matrix.scales, quants[0], scales[0], parallel)
+    else:
+        compiled.matvec_q8_0_serial(matrix.quants, matrix.scales, quants[0], scales[0], serial)
+        compiled.matvec_q8_0(matrix.quants, matrix.scales, quants[0], scales[0], parallel)
+    np.testing.assert_array_equal(serial, parallel)
+    x = np.random.default_rng(15).standard_normal((1, 128)).astype(np.float32)
+    np.testing.assert_array_equal(serial.reshape(-1)[:300], matvec_reference(matrix, x[0]))

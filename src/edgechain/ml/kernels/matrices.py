@@ -41,6 +41,8 @@ BATCH_THRESHOLD = 4
 MAX_UNPACK_ELEMENTS = 8 * 1024 * 1024
 """Larger matrices (an output head) never get a float32 buffer: the integer kernel runs per token."""
 
+SERIAL_MATVEC_ELEMENTS = 4 * 1024 * 1024
+"""Smaller matrices multiply one token on the calling thread (see `compiled.matvec_q4_1_serial`)."""
 COMPILED_TYPES = (TensorType.Q4_0, TensorType.Q4_1, TensorType.Q8_0)
 """Types that stay quantized in memory and run through compiled kernels."""
 
@@ -230,12 +232,16 @@ class PackedMatrix(WeightMatrix):
     def _matvec(self, quants: np.ndarray, scales: np.ndarray, sums: np.ndarray) -> np.ndarray:
         """One quantized token through the single-token kernels: (1, rows)."""
         out = np.empty((self.quants.shape[0], compiled.CHUNK), dtype=np.float32)
+        serial = self.padded_rows * self.cols < SERIAL_MATVEC_ELEMENTS
         if self.tensor_type == TensorType.Q4_1:
-            compiled.matvec_q4_1(self.quants, self.scales, self.mins, quants, scales, sums, out)
+            q4_1 = compiled.matvec_q4_1_serial if serial else compiled.matvec_q4_1
+            q4_1(self.quants, self.scales, self.mins, quants, scales, sums, out)
         elif self.tensor_type == TensorType.Q4_0:
-            compiled.matvec_q4_0(self.quants, self.scales, quants, scales, out)
+            q4_0 = compiled.matvec_q4_0_serial if serial else compiled.matvec_q4_0
+            q4_0(self.quants, self.scales, quants, scales, out)
         else:
-            compiled.matvec_q8_0(self.quants, self.scales, quants, scales, out)
+            q8_0 = compiled.matvec_q8_0_serial if serial else compiled.matvec_q8_0
+            q8_0(self.quants, self.scales, quants, scales, out)
         return out.reshape(1, -1)[:, : self.rows]
 
     def _matmul_blas(self, x: np.ndarray) -> np.ndarray:
