@@ -305,36 +305,59 @@ def _row_q8_0(values, scales, quants, x_scales, isum, out):  # type: ignore[no-u
             out[r] = out[r] + (scales[b, r] * x_scale) * np.float32(isum[r])
 
 
-def _matvec_q4_1(nibbles, scales, mins, quants, x_scales, x_sums, out):  # type: ignore[no-untyped-def]
+@numba.njit(parallel=True, cache=True)
+def matvec_q4_1(nibbles, scales, mins, quants, x_scales, x_sums, out):  # type: ignore[no-untyped-def]
     """`matmul_q4_1` for one token: ``quants`` (in,), ``x_*`` (in/32,), ``out`` (chunks, CHUNK)."""
     for c in prange(nibbles.shape[0]):
         isum = np.empty(nibbles.shape[3], dtype=np.int32)
         _row_q4_1(nibbles[c], scales[c], mins[c], quants, x_scales, x_sums, isum, out[c])
 
 
-def _matvec_q4_0(nibbles, scales, quants, x_scales, out):  # type: ignore[no-untyped-def]
+@numba.njit(parallel=True, cache=True)
+def matvec_q4_0(nibbles, scales, quants, x_scales, out):  # type: ignore[no-untyped-def]
     """`matmul_q4_0` for one token: ``quants`` (in,), ``x_scales`` (in/32,), ``out`` (chunks, CHUNK)."""
     for c in prange(nibbles.shape[0]):
         isum = np.empty(nibbles.shape[3], dtype=np.int32)
         _row_q4_0(nibbles[c], scales[c], quants, x_scales, isum, out[c])
 
 
-def _matvec_q8_0(values, scales, quants, x_scales, out):  # type: ignore[no-untyped-def]
+@numba.njit(parallel=True, cache=True)
+def matvec_q8_0(values, scales, quants, x_scales, out):  # type: ignore[no-untyped-def]
     """`matmul_q8_0` for one token: ``quants`` (in,), ``x_scales`` (in/32,), ``out`` (chunks, CHUNK)."""
     for c in prange(values.shape[0]):
         isum = np.empty(values.shape[3], dtype=np.int32)
         _row_q8_0(values[c], scales[c], quants, x_scales, isum, out[c])
 
 
-matvec_q4_1 = numba.njit(parallel=True, cache=True)(_matvec_q4_1)
-matvec_q4_0 = numba.njit(parallel=True, cache=True)(_matvec_q4_0)
-matvec_q8_0 = numba.njit(parallel=True, cache=True)(_matvec_q8_0)
-# The same functions on the calling thread only (``prange`` runs as ``range``): for a
-# layer's matrices in decode, where waking the other threads for 15-90 us of work costs
-# more than it saves (sleeping OpenMP workers, see the top of this module).
-matvec_q4_1_serial = numba.njit(cache=True)(_matvec_q4_1)
-matvec_q4_0_serial = numba.njit(cache=True)(_matvec_q4_0)
-matvec_q8_0_serial = numba.njit(cache=True)(_matvec_q8_0)
+# The same per-chunk work on the calling thread only: for a layer's matrices in decode,
+# where waking the other threads for 15-90 us of work costs more than it saves (sleeping
+# OpenMP workers, see the top of this module). Separate functions, not ``njit`` of the
+# same one twice: numba's on-disk cache keys on the Python function, so the two would
+# share one cached (parallel or serial) compilation.
+
+
+@numba.njit(cache=True)
+def matvec_q4_1_serial(nibbles, scales, mins, quants, x_scales, x_sums, out):  # type: ignore[no-untyped-def]
+    """`matvec_q4_1` on the calling thread."""
+    isum = np.empty(nibbles.shape[3], dtype=np.int32)
+    for c in range(nibbles.shape[0]):
+        _row_q4_1(nibbles[c], scales[c], mins[c], quants, x_scales, x_sums, isum, out[c])
+
+
+@numba.njit(cache=True)
+def matvec_q4_0_serial(nibbles, scales, quants, x_scales, out):  # type: ignore[no-untyped-def]
+    """`matvec_q4_0` on the calling thread."""
+    isum = np.empty(nibbles.shape[3], dtype=np.int32)
+    for c in range(nibbles.shape[0]):
+        _row_q4_0(nibbles[c], scales[c], quants, x_scales, isum, out[c])
+
+
+@numba.njit(cache=True)
+def matvec_q8_0_serial(values, scales, quants, x_scales, out):  # type: ignore[no-untyped-def]
+    """`matvec_q8_0` on the calling thread."""
+    isum = np.empty(values.shape[3], dtype=np.int32)
+    for c in range(values.shape[0]):
+        _row_q8_0(values[c], scales[c], quants, x_scales, isum, out[c])
 
 
 @numba.njit(cache=True)
