@@ -396,83 +396,58 @@ def unpack(quants, scales, mins, kind, out):  # type: ignore[no-untyped-def]
         _unpack_chunk(quants[c], scales[c], mins[c], kind, out[c])
 
 
+@numba.njit(cache=True)
+def _attention_task(queries, keys_t, values, start, scale, out, task):  # type: ignore[no-untyped-def]
+    """One (head, query) of `attention`: scores over hd in order, softmax denominator and the
+    weighted values over positions in order, so every caller gets the same bits."""
+    tokens, heads, head_dim = queries.shape
+    group = heads // keys_t.shape[0]
+    h = task // tokens
+    t = task % tokens
+    kv = h // group
+    length = start + t + 1
+    scores = np.zeros(length, dtype=np.float32)
+    for d in range(head_dim):
+        q = queries[t, h, d]
+        for s in range(length):
+            scores[s] = scores[s] + q * keys_t[kv, d, s]
+    top = np.float32(-np.inf)
+    for s in range(length):
+        scores[s] = scores[s] * scale
+        top = scores[s] if scores[s] > top else top
+    total = np.float32(0.0)
+    for s in range(length):
+        scores[s] = np.exp(scores[s] - top)
+        total = total + scores[s]
+    inverse = np.float32(1.0) / total
+    for d in range(head_dim):
+        out[t, h, d] = np.float32(0.0)
+    for s in range(length):
+        weight = scores[s] * inverse
+        for d in range(head_dim):
+            out[t, h, d] = out[t, h, d] + weight * values[kv, s, d]
+
+
 @numba.njit(parallel=True, cache=True)
 def attention(queries, keys_t, values, start, scale, out):  # type: ignore[no-untyped-def]
     """Causal grouped-query attention of ``queries`` (T, heads, hd) at positions start.. over
     ``keys_t`` (kv heads, hd, S) and ``values`` (kv heads, S, hd) into ``out`` (T, heads, hd).
 
-    One task per (head, query); every sum runs in a fixed order (scores: over hd in
-    order; softmax denominator and the weighted values: over positions in order), so
-    the result does not depend on the thread count.
+    One task per (head, query) (`_attention_task`); every sum runs in a fixed order, so the
+    result does not depend on the thread count.
     """
-    tokens, heads, head_dim = queries.shape
-    group = heads // keys_t.shape[0]
+    tokens, heads, _ = queries.shape
     for task in prange(heads * tokens):
-        h = task // tokens
-        t = task % tokens
-        kv = h // group
-        length = start + t + 1
-        scores = np.zeros(length, dtype=np.float32)
-        for d in range(head_dim):
-            q = queries[t, h, d]
-            for s in range(length):
-                scores[s] = scores[s] + q * keys_t[kv, d, s]
-        top = np.float32(-np.inf)
-        for s in range(length):
-            scores[s] = scores[s] * scale
-            top = scores[s] if scores[s] > top else top
-        total = np.float32(0.0)
-        for s in range(length):
-            scores[s] = np.exp(scores[s] - top)
-            total = total + scores[s]
-        inverse = np.float32(1.0) / total
-        for d in range(head_dim):
-            out[t, h, d] = np.float32(0.0)
-        for s in range(length):
-            weight = scores[s] * inverse
-            for d in range(head_dim):
-                out[t, h, d] = out[t, h, d] + weight * values[kv, s, d]
+        _attention_task(queries, keys_t, values, start, scale, out, task)
 
 
 @numba.njit(cache=True)
 def attention_serial(queries, keys_t, values, start, scale, out):  # type: ignore[no-untyped-def]
-    """`attention` on one thread (the same arithmetic per task, so the same bits): for a
-    single decoded token, where waking a second thread costs more than it saves.
-
-    Causal grouped-query attention of ``queries`` (T, heads, hd) at positions start.. over
-    ``keys_t`` (kv heads, hd, S) and ``values`` (kv heads, S, hd) into ``out`` (T, heads, hd).
-
-    One task per (head, query); every sum runs in a fixed order (scores: over hd in
-    order; softmax denominator and the weighted values: over positions in order), so
-    the result does not depend on the thread count.
-    """
-    tokens, heads, head_dim = queries.shape
-    group = heads // keys_t.shape[0]
+    """`attention` on one thread (the same tasks, so the same bits): for a single decoded
+    token, where waking a second thread costs more than it saves."""
+    tokens, heads, _ = queries.shape
     for task in range(heads * tokens):
-        h = task // tokens
-        t = task % tokens
-        kv = h // group
-        length = start + t + 1
-        scores = np.zeros(length, dtype=np.float32)
-        for d in range(head_dim):
-            q = queries[t, h, d]
-            for s in range(length):
-                scores[s] = scores[s] + q * keys_t[kv, d, s]
-        top = np.float32(-np.inf)
-        for s in range(length):
-            scores[s] = scores[s] * scale
-            top = scores[s] if scores[s] > top else top
-        total = np.float32(0.0)
-        for s in range(length):
-            scores[s] = np.exp(scores[s] - top)
-            total = total + scores[s]
-        inverse = np.float32(1.0) / total
-        for d in range(head_dim):
-            out[t, h, d] = np.float32(0.0)
-        for s in range(length):
-            weight = scores[s] * inverse
-            for d in range(head_dim):
-                out[t, h, d] = out[t, h, d] + weight * values[kv, s, d]
+        _attention_task(queries, keys_t, values, start, scale, out, task)
 
 
 @numba.njit(cache=True)
