@@ -2,22 +2,23 @@
 
 For each prompt of ``/work/shared/reference/smollm2_llamacpp_greedy.json`` (its token ids:
 this test is about the backends, not the tokenizer), 32 greedy tokens from each backend,
-run without stopping at end-of-turn as the reference was. Measured (2-core x86, torch
-2.13 CPU, one run; the numpy backend was still changing under us):
+run without stopping at end-of-turn as the reference was.
 
-    products  "Once upon a time"      "The capital of France is"   "def fibonacci(n):"
-    kernels   32/32                   parts at 5 (numpy margin .034) parts at 13 (.49)
-    torch     parts at 4 (.23)        32/32                         parts at 13 (.49)
+The torch backend's CPU default (``products="kernels"``, ``exact=True``) computes every
+step by `kernels.exact`'s definition, as numpy does: its logits must equal numpy's bit for
+bit at every step, batched prefill included, and so must its 32 greedy tokens, on every
+reference prompt, free-running (no tolerance, no near-tie exception). The graph-shaped
+static step must too.
 
-Steps 5 and 13 are where llama.cpp and transformers part on the same file (reference
-README). All are near-ties under llama.cpp's 8-bit activation rule, which both backends
-run: a one-ulp difference (a float32 sum in another order, another exp) moves one
-activation by a whole quantization step; forced along numpy's tokens, torch's logits
-differ from numpy's by up to 1.0-1.7 even with bit-identical products. So the test feeds
-numpy's tokens to torch (teacher forcing) and requires the same pick at every step where
-numpy's margin is not a near-tie (`NEAR_TIE`), and logits within `LOGIT_BOUND`
-throughout. Also: the prompt logits of "Once upon a time" agree within that bound and both
-pick llama.cpp's top token.
+``products="torch"`` (what CUDA runs: float products of dequantized weights, torch's own
+exp and sums) is not bit-identical. Both round activations to 8 bits (llama.cpp's rule),
+so a one-ulp difference upstream moves an activation a whole quantization step, and
+greedy decoding may part at near-ties. Measured before exact mode existed (kernel
+products, library numerics): parted at step 5 of "The capital of France is" (numpy margin
+.034) and step 13 of "def fibonacci(n):" (.49), where llama.cpp and transformers part on
+the same file too. So for ``products="torch"`` the test feeds numpy's tokens to torch
+(teacher forcing) and requires the same pick at every step where numpy's margin is not a
+near-tie (`NEAR_TIE`), and logits within `LOGIT_BOUND` throughout.
 """
 
 from __future__ import annotations
@@ -61,13 +62,24 @@ def reference_prompts() -> list[dict[str, object]]:
     return prompts
 
 
-@pytest.fixture(scope="module", params=["kernels", "torch"], ids=["kernel-products", "torch-products"])
-def models(request: pytest.FixtureRequest) -> tuple[LlamaModel, LlamaModel]:
-    """numpy, and torch-CPU with its quantized products by the compiled kernels (the CPU
-    default) or by torch's per-product dequantization (what CUDA runs)."""
-    model_file = read_gguf(smollm2_path())
-    backend = TorchBackend("cpu", products=request.param)
-    return load_llama(model_file, NumpyBackend()), load_llama(model_file, backend)
+@pytest.fixture(scope="module")
+def numpy_model() -> LlamaModel:
+    return load_llama(read_gguf(smollm2_path()), NumpyBackend())
+
+
+@pytest.fixture(scope="module")
+def torch_cpu_default(numpy_model: LlamaModel) -> tuple[LlamaModel, LlamaModel]:
+    """numpy, and torch-CPU as `TorchBackend("cpu")` builds it: kernel products, exact numerics."""
+    backend = TorchBackend("cpu")
+    assert backend.exact and backend.products == "kernels"
+    return numpy_model, load_llama(read_gguf(smollm2_path()), backend)
+
+
+@pytest.fixture(scope="module")
+def models(numpy_model: LlamaModel) -> tuple[LlamaModel, LlamaModel]:
+    """numpy, and torch-CPU with the quantized products by torch's per-product
+    dequantization and torch's own numerics (what CUDA runs)."""
+    return numpy_model, load_llama(read_gguf(smollm2_path()), TorchBackend("cpu", products="torch"))
 
 
 def greedy(model: LlamaModel | GraphDecoder, prompt: list[int]) -> tuple[list[int], list[np.ndarray]]:
@@ -137,7 +149,35 @@ def compare(reference: LlamaModel, candidate: LlamaModel | GraphDecoder, prompt:
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])
-def test_numpy_and_torch_cpu_greedy_tokens(
+def test_torch_cpu_default_gives_numpys_logits_and_tokens_bit_for_bit(
+    torch_cpu_default: tuple[LlamaModel, LlamaModel], index: int
+) -> None:
+    prompt_record = reference_prompts()[index]
+    prompt = [int(token) for token in prompt_record["prompt_ids"]]  # type: ignore[attr-defined]
+    reference, candidate = torch_cpu_default
+    tokens_ref, logits_ref = greedy(reference, prompt)
+    tokens_cand, logits_cand = greedy(candidate, prompt)
+    assert tokens_cand == tokens_ref
+    for step, (expected, got) in enumerate(zip(logits_ref, logits_cand, strict=True)):
+        assert np.array_equal(got.view(np.uint32), expected.view(np.uint32)), (
+            f"step {step}: max |diff| {float(np.abs(got - expected).max())}"
+        )
+    print(f"{prompt_record['prompt']!r}: 32/32 tokens, every logit bit-identical")
+
+
+def test_torch_cpu_default_static_steps_are_bit_identical(
+    torch_cpu_default: tuple[LlamaModel, LlamaModel],
+) -> None:
+    reference, candidate = torch_cpu_default
+    prompt = [int(token) for token in reference_prompts()[1]["prompt_ids"]]  # type: ignore[attr-defined]
+    tokens_ref, logits_ref = greedy(reference, prompt)
+    tokens_static, logits_static = greedy(GraphDecoder(candidate, capture=False), prompt)
+    assert tokens_static == tokens_ref
+    assert all(np.array_equal(a, b) for a, b in zip(logits_ref, logits_static, strict=True))
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_numpy_and_torch_products_greedy_tokens(
     models: tuple[LlamaModel, LlamaModel], index: int
 ) -> None:
     """Identical greedy tokens, except at a measured near-tie (reported)."""

@@ -34,8 +34,9 @@ Numerics of `NumpyBackend`: quantized products of one token in the compiled inte
 kernels (`kernels.compiled`); a prompt's batch through BLAS on dequantized chunks, or
 with ``exact=True`` through the same integer kernels, so that a prompt evaluated in one
 batch gives bit for bit the logits of token-by-token evaluation; RMSNorm's mean square
-in float64; attention scores, softmax and weighted values in float32 in a fixed order.
-Nothing depends on the thread count.
+in float64; attention scores, softmax and weighted values in float32; every sum, the exp
+of softmax and SiLU by `kernels.exact`'s definition, which the torch backend on the CPU
+follows too (bit-identical logits). Nothing depends on the thread count.
 """
 
 from __future__ import annotations

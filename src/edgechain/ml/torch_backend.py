@@ -18,8 +18,14 @@ computes, on a torch device:
   behind numpy on CPU. ``products="torch"`` runs the CUDA path on the CPU (tests use it).
 - Numerics follow the numpy reference: for Q4_0/Q4_1/Q8_0 products the activations go
   through llama.cpp's 8-bit rule first (`requantize`), so both backends compute the
-  same function, up to the order of float32 additions; RMSNorm's mean square is taken in
-  float64; RoPE uses the model's own float32 sin/cos tables.
+  same function; RMSNorm's mean square is taken in float64; RoPE uses the model's own
+  float32 sin/cos tables. With ``exact`` (the default with kernel products, so on the CPU)
+  RMSNorm, RoPE, attention and SiLU follow `kernels.exact`'s definition through
+  `edgechain.ml.torch_exact` (its exp, its order of every float sum), as the numpy kernels
+  do: the logits are then numpy's bit for bit, and so are greedy and sampled tokens.
+  Without it (the CUDA default) torch's own exp, softmax and matmul-ordered sums differ
+  from numpy's in the last float bits, which 8-bit activation rounding can turn into a
+  different pick at a near-tie.
 - Why float32 by default, on CUDA too: the models this engine targets (50-500 MB) decode
   one token per step, where a GPU is bound by kernel launches, not by arithmetic or
   bandwidth, so half precision buys little speed and costs parity with the CPU (float16
@@ -343,6 +349,7 @@ class TorchBackend:
         dtype: torch.dtype | None = None,
         threads: int | None = None,
         products: str | None = None,
+        exact: bool | None = None,
     ) -> None:
         import_torch()
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -368,6 +375,17 @@ class TorchBackend:
         """How Q4_0/Q4_1/Q8_0 products run: "torch" (dequantize per product, vectorized torch
         ops; what CUDA runs) or "kernels" (the numpy backend's compiled integer kernels on the
         same memory: torch has no packed 4-bit CPU product, so this is the CPU default)."""
+        self.exact = self.products == "kernels" if exact is None else exact
+        """Norms, RoPE, attention and SiLU by `kernels.exact`'s definition (`torch_exact`), as
+        the numpy backend computes them: with ``products="kernels"`` (the CPU default) the
+        logits are then bit-identical to numpy's. Off: torch's own routines (``torch.exp``,
+        ``softmax``, matmul-ordered sums), fewer kernels per step; the CUDA default."""
+        if self.exact and self.dtype != torch.float32:
+            raise BackendUnavailable("exact numerics run in float32 only")
+        if self.exact:
+            from edgechain.ml import torch_exact
+
+            self._exact = torch_exact
         self.chunk_elements = CUDA_CHUNK_ELEMENTS if self.device.type == "cuda" else CPU_CHUNK_ELEMENTS
         self._uploaded: dict[tuple[str, int, tuple[int, ...]], tuple[TensorRecord, TorchMatrix]] = {}
         self._tables: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
@@ -574,6 +592,8 @@ class TorchBackend:
 
     def rmsnorm(self, x: Activations, weight: torch.Tensor, eps: float) -> torch.Tensor:
         x = self._tensor(x)
+        if self.exact:
+            return self._exact.rmsnorm(x, weight, eps)
         mean_square = x.to(torch.float64).square().mean(dim=-1, keepdim=True)  # (T, 1)
         scale = (1.0 / torch.sqrt(mean_square + eps)).to(torch.float32)
         return (x * scale) * weight  # (T, dim)
@@ -599,6 +619,8 @@ class TorchBackend:
         x = self._tensor(x)  # (T, heads, head_dim)
         tokens, heads, head_dim = x.shape
         half = cos.shape[1]
+        if self.exact:
+            return self._exact.rope(x, self._table_rows(cos), self._table_rows(sin))
         rotations = self._rotations(cos, sin) if 2 * half == head_dim else None
         if rotations is not None and x.stride(-1) == 1 and x.storage_offset() % 2 == 0:
             # Pairs (even, odd) as complex numbers: (e + i o)(c + i s) = (e c - o s) + i (e s + o c),
@@ -632,8 +654,13 @@ class TorchBackend:
         values = cache.values[layer, :, :end]
         queries = q.reshape(tokens, kv_heads, group, head_dim).permute(1, 2, 0, 3)
         queries = queries.reshape(kv_heads, group * tokens, head_dim)  # (kv, g*T, hd)
+        scale = float(np.float32(1.0 / np.sqrt(head_dim)))
+        if self.exact:
+            out = self._exact.causal_attention(queries, keys, values, start, tokens, scale)
+            out = out.reshape(kv_heads, group, tokens, head_dim).permute(2, 0, 1, 3)
+            return out.reshape(tokens, heads * head_dim)  # (T, dim)
         scores = queries @ keys.transpose(1, 2)  # (kv, g*T, S)
-        scores = scores * float(np.float32(1.0 / np.sqrt(head_dim)))
+        scores = scores * scale
         if tokens > 1:
             query_pos = torch.arange(start, end, device=self.device).repeat(group)[:, None]
             future = query_pos < torch.arange(end, device=self.device)[None, :]  # (g*T, S)
@@ -656,9 +683,14 @@ class TorchBackend:
         cache.keys[layer].index_copy_(1, position, k.transpose(0, 1))  # (kv, 1, hd) at position
         cache.values[layer].index_copy_(1, position, v.transpose(0, 1))
         queries = q.reshape(kv_heads, group, head_dim)  # (kv, g, hd)
-        scores = queries @ cache.keys[layer].transpose(1, 2)  # (kv, g, capacity)
-        scores = scores * float(np.float32(1.0 / np.sqrt(head_dim)))
+        scale = float(np.float32(1.0 / np.sqrt(head_dim)))
         future = self.static.slots > position  # (capacity,)
+        if self.exact:  # the cache is zeroed in exact mode: masked weights times 0, never NaN
+            mask = future[None, :].expand(group, -1)  # (g, capacity)
+            out = self._exact.attend(queries, cache.keys[layer], cache.values[layer], mask, scale)
+            return out.reshape(1, heads * head_dim)
+        scores = queries @ cache.keys[layer].transpose(1, 2)  # (kv, g, capacity)
+        scores = scores * scale
         scores = scores.masked_fill(future, float("-inf"))
         weights = torch.softmax(scores, dim=-1)
         out = weights @ cache.values[layer]  # (kv, g, hd)
@@ -666,14 +698,18 @@ class TorchBackend:
 
     def swiglu(self, gate: Activations, up: Activations) -> torch.Tensor:
         gate, up = self._tensor(gate), self._tensor(up)
+        if self.exact:
+            return self._exact.swiglu(gate, up)
         return gate / (1.0 + torch.exp(-gate)) * up  # (T, hidden)
 
     def new_cache(self, config: LlamaConfig, capacity: int) -> TorchKVCache:
-        # Positions are written before they are read, so the memory need not be zeroed.
+        # Positions are written before they are read, so the memory need not be zeroed,
+        # except in exact mode, where a static step multiplies unwritten slots by weight 0.
         shape = (config.n_layers, config.n_kv_heads, capacity, config.head_dim)
+        allocate = torch.zeros if self.exact else torch.empty
         return TorchKVCache(
-            torch.empty(shape, dtype=torch.float32, device=self.device),
-            torch.empty(shape, dtype=torch.float32, device=self.device),
+            allocate(shape, dtype=torch.float32, device=self.device),
+            allocate(shape, dtype=torch.float32, device=self.device),
         )
 
     def to_numpy(self, x: Activations) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Weight kernels: reference dequantization of every tensor type, compiled quantized products.
 
-`reference` defines each ggml block layout in numpy; `compiled` holds the numba kernels
-(and says why numba); `matrices` turns weights into objects with ``matmul``.
+`reference` defines each ggml block layout in numpy; `exact` defines the exp and the
+order of float sums every backend follows; `compiled` holds the numba kernels (and says
+why numba); `matrices` turns weights into objects with ``matmul``.
 """
 
 from __future__ import annotations

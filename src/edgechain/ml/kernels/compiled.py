@@ -32,6 +32,10 @@ Numerics, fixed by design (DESIGN.md, "bit-exact inference"):
   never a row's sum, so the thread count cannot change a bit of the result.
   `reference.matvec_reference` computes the same order in numpy, and the tests compare
   the two bit for bit.
+- The steps between products (RMSNorm, attention's scores, softmax and weighted values,
+  SiLU) use `exact`'s exp and its fold order for every sum (``_exp``, ``_fold``), so that
+  the torch backend, which implements the same definition (`torch_exact`), gets the same
+  bits; the tests compare both with `exact`'s numpy rendering.
 
 Threads: numba's OpenMP layer with ``OMP_WAIT_POLICY=PASSIVE`` (set below unless the
 user set it), ``numba.set_num_threads`` picks how many.
@@ -55,12 +59,25 @@ import numba
 import numpy as np
 from numba import prange
 
+from edgechain.ml.kernels import exact
+
 CHUNK = 64
 """Output rows per chunk: the unit of parallel work and of the row-minor layout. 64, not
 32: the single-token kernels' row loop is then four 512-bit vectors long instead of two,
 which measured (SmolLM2 shapes, one thread, same bits) Q4_1 576->3072 146-196 -> 83-86 us,
 1536->576 71-102 -> 44-45 us, the Q8_0 head 1.9-2.2 -> 1.6-1.7 ms. 128 gained little more
 and splits a 576-row matrix into 4.5 chunks (64: 9 chunks, 5 and 4 per thread at 2)."""
+
+_EXP_LOW = exact.EXP_LOW
+_EXP_HIGH = exact.EXP_HIGH
+_LOG2E = exact.LOG2E
+_LN2_HIGH = exact.LN2_HIGH
+_LN2_LOW = exact.LN2_LOW
+_C0, _C1, _C2, _C3, _C4, _C5 = exact.EXP_POLYNOMIAL
+_POW2 = exact.POW2
+_POW2_OFFSET = exact.POW2_OFFSET
+_ONE = np.float32(1.0)
+_ZERO = np.float32(0.0)
 
 _POW2_HALF = np.array(
     [2.0**-24] + [2.0 ** (exponent - 25) for exponent in range(1, 31)] + [0.0],
@@ -396,36 +413,148 @@ def unpack(quants, scales, mins, kind, out):  # type: ignore[no-untyped-def]
         _unpack_chunk(quants[c], scales[c], mins[c], kind, out[c])
 
 
+@numba.njit(cache=True, inline="always")
+def _exp_parts(x):  # type: ignore[no-untyped-def]
+    """`exact.exp` of one float32 as (y, bits of 2**k as int32): their product is the exp.
+    Branch-free (selects only), so that loops over it vectorize; a NaN stays NaN in y."""
+    x = _EXP_LOW if x < _EXP_LOW else x
+    x = _EXP_HIGH if x > _EXP_HIGH else x
+    k = np.rint(x * _LOG2E)
+    r = x - k * _LN2_HIGH
+    r = r - k * _LN2_LOW
+    r2 = r * r
+    p = _C0 * r
+    p = (p + _C1) * r
+    p = (p + _C2) * r
+    p = (p + _C3) * r
+    p = (p + _C4) * r
+    p = p + _C5
+    y = p * r2
+    y = y + r
+    y = y + _ONE
+    return y, (np.int32(k) + np.int32(_POW2_OFFSET)) << np.int32(23)
+
+
+@numba.njit(cache=True, inline="always")
+def _exp(x):  # type: ignore[no-untyped-def]
+    """`exact.exp` of one float32 (scalar; `_exp_into` is the vectorizing form)."""
+    if x != x:
+        return x
+    y, bits = _exp_parts(x)
+    return y * _POW2[(bits >> 23) & 255]
+
+
+@numba.njit(cache=True, inline="always")
+def _exp_into(x, out, bits, count):  # type: ignore[no-untyped-def]
+    """``out[:count] = exact.exp(x[:count])`` (``out`` may be ``x``), with ``bits`` (int32, at
+    least ``count``) as scratch: two passes that each vectorize."""
+    for i in range(count):
+        out[i], bits[i] = _exp_parts(x[i])
+    powers = bits[:count].view(np.float32)
+    for i in range(count):
+        out[i] = out[i] * powers[i]
+
+
+@numba.njit(cache=True, inline="always")
+def _fold_width(count):  # type: ignore[no-untyped-def]
+    """`exact.fold_width`."""
+    width = 1
+    while width < count:
+        width *= 2
+    return width
+
+
+@numba.njit(cache=True, inline="always")
+def _fold_rows(buffer, width):  # type: ignore[no-untyped-def]
+    """Fold ``buffer`` (width, n), zero beyond the terms, over its rows: row 0 then holds each
+    column's sum in `exact.fold_sum`'s order (before its final ``+ 0.0``)."""
+    while width > 1:
+        width //= 2
+        for i in range(width):
+            for j in range(buffer.shape[1]):
+                buffer[i, j] = buffer[i, j] + buffer[i + width, j]
+
+
+@numba.njit(cache=True, inline="always")
+def _fold(buffer, width):  # type: ignore[no-untyped-def]
+    """`exact.fold_sum` of a 1-D ``buffer`` of ``width`` (a power of two), zero beyond the
+    terms; ``buffer`` is overwritten."""
+    while width > 1:
+        width //= 2
+        for i in range(width):
+            buffer[i] = buffer[i] + buffer[i + width]
+    return buffer[0] + buffer.dtype.type(0.0)
+
+
 @numba.njit(cache=True)
 def _attention_task(queries, keys_t, values, start, scale, out, task):  # type: ignore[no-untyped-def]
-    """One (head, query) of `attention`: scores over hd in order, softmax denominator and the
-    weighted values over positions in order, so every caller gets the same bits."""
+    """One (head, query) of `attention`, in `exact`'s order: each score the fold over the
+    head of q * k, the softmax by `exact`'s exp with its denominator folded over positions,
+    each output the fold over positions of weight * value. Every caller gets the same bits.
+
+    The first level of each fold is taken while the products are formed (a + b, or a + 0.0
+    where b is padding: the same additions as folding the zero-padded array), so the
+    buffers are half the padded size and need no zeroing."""
     tokens, heads, head_dim = queries.shape
     group = heads // keys_t.shape[0]
     h = task // tokens
     t = task % tokens
     kv = h // group
     length = start + t + 1
-    scores = np.zeros(length, dtype=np.float32)
-    for d in range(head_dim):
-        q = queries[t, h, d]
+    # scores: fold over the head dimension, vectorized across positions
+    half_d = _fold_width(head_dim) // 2
+    if half_d == 0:  # a head of one dimension: the fold is that product (+ 0.0)
+        products = np.empty((1, length), dtype=np.float32)
+        q = queries[t, h, 0]
         for s in range(length):
-            scores[s] = scores[s] + q * keys_t[kv, d, s]
+            products[0, s] = q * keys_t[kv, 0, s] + _ZERO
+    else:
+        products = np.empty((half_d, length), dtype=np.float32)
+        for i in range(half_d):
+            q = queries[t, h, i]
+            if i + half_d < head_dim:
+                q2 = queries[t, h, i + half_d]
+                for s in range(length):
+                    products[i, s] = q * keys_t[kv, i, s] + q2 * keys_t[kv, i + half_d, s]
+            else:
+                for s in range(length):
+                    products[i, s] = q * keys_t[kv, i, s] + _ZERO
+        _fold_rows(products, half_d)
+    width = _fold_width(length)
+    weights = np.empty(width, dtype=np.float32)
     top = np.float32(-np.inf)
     for s in range(length):
-        scores[s] = scores[s] * scale
-        top = scores[s] if scores[s] > top else top
-    total = np.float32(0.0)
+        score = (products[0, s] + _ZERO) * scale
+        weights[s] = score
+        top = score if score > top else top
     for s in range(length):
-        scores[s] = np.exp(scores[s] - top)
-        total = total + scores[s]
-    inverse = np.float32(1.0) / total
-    for d in range(head_dim):
-        out[t, h, d] = np.float32(0.0)
+        weights[s] = weights[s] - top
+    _exp_into(weights, weights, np.empty(length, dtype=np.int32), length)
+    for s in range(length, width):
+        weights[s] = _ZERO
+    terms = weights.copy()
+    inverse = _ONE / _fold(terms, width)
     for s in range(length):
-        weight = scores[s] * inverse
+        weights[s] = weights[s] * inverse
+    # outputs: fold over positions, vectorized across the head dimension
+    half_s = width // 2
+    if half_s == 0:  # the first position alone
         for d in range(head_dim):
-            out[t, h, d] = out[t, h, d] + weight * values[kv, s, d]
+            out[t, h, d] = weights[0] * values[kv, 0, d] + _ZERO
+        return
+    weighted = np.empty((half_s, head_dim), dtype=np.float32)
+    for i in range(half_s):
+        w = weights[i]
+        if i + half_s < length:
+            w2 = weights[i + half_s]
+            for d in range(head_dim):
+                weighted[i, d] = w * values[kv, i, d] + w2 * values[kv, i + half_s, d]
+        else:
+            for d in range(head_dim):
+                weighted[i, d] = w * values[kv, i, d] + _ZERO
+    _fold_rows(weighted, half_s)
+    for d in range(head_dim):
+        out[t, h, d] = weighted[0, d] + _ZERO
 
 
 @numba.njit(parallel=True, cache=True)
@@ -452,14 +581,18 @@ def attention_serial(queries, keys_t, values, start, scale, out):  # type: ignor
 
 @numba.njit(cache=True)
 def rmsnorm(x, weight, eps, out):  # type: ignore[no-untyped-def]
-    """``out[t] = (x[t] * float32(1 / sqrt(mean(x[t]^2) + eps))) * weight``; the mean of
-    squares summed in float64, in index order."""
+    """``out[t] = (x[t] * float32(1 / sqrt(mean(x[t]^2) + eps))) * weight``; the squares in
+    float64, summed in `exact.fold_sum`'s order."""
     tokens, width = x.shape
+    padded = _fold_width(width)
+    squares = np.zeros(padded, dtype=np.float64)
     for t in range(tokens):
-        total = 0.0
         for i in range(width):
             value = np.float64(x[t, i])
-            total += value * value
+            squares[i] = value * value
+        for i in range(width, padded):
+            squares[i] = 0.0
+        total = _fold(squares, padded)
         scale = np.float32(1.0 / math.sqrt(total / width + eps))
         for i in range(width):
             out[t, i] = (x[t, i] * scale) * weight[i]
@@ -480,13 +613,24 @@ def rope(x, cos, sin):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True)
+def _swiglu_row(gate, up, out, scratch, bits):  # type: ignore[no-untyped-def]
+    hidden = gate.shape[0]
+    for i in range(hidden):
+        scratch[i] = -gate[i]
+    _exp_into(scratch, scratch, bits, hidden)
+    for i in range(hidden):
+        out[i] = gate[i] / (_ONE + scratch[i]) * up[i]
+
+
+@numba.njit(cache=True)
 def swiglu(gate, up, out):  # type: ignore[no-untyped-def]
-    """``out = silu(gate) * up`` elementwise over (T, hidden) arrays (views allowed)."""
+    """``out = silu(gate) * up`` elementwise over (T, hidden) arrays (views allowed), SiLU as
+    ``g / (1 + exp(-g))`` with `exact`'s exp."""
     tokens, hidden = gate.shape
+    scratch = np.empty(hidden, dtype=np.float32)
+    bits = np.empty(hidden, dtype=np.int32)
     for t in range(tokens):
-        for i in range(hidden):
-            value = gate[t, i]
-            out[t, i] = value / (np.float32(1.0) + np.exp(-value)) * up[t, i]
+        _swiglu_row(gate[t], up[t], out[t], scratch, bits)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -494,9 +638,7 @@ def swiglu_rows(gate, up, out):  # type: ignore[no-untyped-def]
     """`swiglu` with tokens in parallel (the same expression per element, so the same bits)."""
     tokens, hidden = gate.shape
     for t in prange(tokens):
-        for i in range(hidden):
-            value = gate[t, i]
-            out[t, i] = value / (np.float32(1.0) + np.exp(-value)) * up[t, i]
+        _swiglu_row(gate[t], up[t], out[t], np.empty(hidden, np.float32), np.empty(hidden, np.int32))
 
 
 @numba.njit(cache=True)
