@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_exact import attention_definition, exp_arguments, rmsnorm_definition
-from test_torch_backend import GREEDY_STEPS, PROMPT, greedy, write_model
+from test_torch_backend import GPU, GREEDY_STEPS, PROMPT, greedy, write_model
 
 from edgechain.ml.formats import open_model_file
 from edgechain.ml.kernels import compiled, exact
@@ -129,3 +129,99 @@ def test_exact_is_the_kernel_products_default_and_can_be_turned_off(tmp_path: Pa
     expected = reference.forward(PROMPT, reference.new_state(), all_logits=True)
     got = model.forward(PROMPT, model.new_state(), all_logits=True)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-2 * float(np.abs(expected).max()))
+
+
+def test_activation_quantization_is_the_kernels() -> None:
+    from edgechain.ml.kernels import quantize_activations
+
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((7, 256)) * rng.uniform(1e-3, 50, size=(7, 1))).astype(np.float32)
+    x[2, 32:64] = 0.0  # an all-zero block: scale 0
+    quants, scales, sums = torch_exact.quantize_activations(torch.from_numpy(x))
+    expected_quants, expected_scales, expected_sums = quantize_activations(x)
+    assert np.array_equal(quants.reshape(7, 256).numpy(), expected_quants.astype(np.float32))
+    assert same_bits(scales, expected_scales) and same_bits(sums, expected_sums)
+
+
+@pytest.mark.parametrize("tensor_type", ["Q4_0", "Q4_1", "Q8_0"])
+@pytest.mark.parametrize("tokens", [1, 5])
+def test_exact_products_are_the_kernels_bit_for_bit(tensor_type: str, tokens: int) -> None:
+    from test_torch_backend import random_blocks
+
+    from edgechain.ml.kernels import prepare_matrix
+    from edgechain.ml.weights import TensorRecord, TensorType
+
+    kind = TensorType[tensor_type]
+    rows, cols = 200, 512
+    data = random_blocks(kind, rows, cols, seed=tokens)
+    x = (np.random.default_rng(tokens).standard_normal((tokens, cols)) * 3).astype(np.float32)
+    kernel = prepare_matrix(kind, data, (rows, cols))
+    kernel.batch_with_blas = False  # the integer kernels for a batch too (NumpyBackend(exact=True))
+    expected = kernel.matmul(x)
+    backend = TorchBackend("cpu", products="exact")
+    weight = backend.matrix([TensorRecord("w", (rows, cols), kind, data)])
+    assert same_bits(backend.matmul(weight, torch.from_numpy(x)), expected)
+    # row chunks change no bit
+    chunk = torch_exact.PRODUCT_CHUNK_ELEMENTS
+    try:
+        torch_exact.PRODUCT_CHUNK_ELEMENTS = 16 * 37
+        assert same_bits(backend.matmul(weight, torch.from_numpy(x)), expected)
+    finally:
+        torch_exact.PRODUCT_CHUNK_ELEMENTS = chunk
+
+
+@pytest.mark.parametrize("kind", LEGACY_FORMATS)
+def test_exact_products_give_the_exact_numpy_logits(tmp_path: Path, kind: str) -> None:
+    """products="exact" (what CUDA runs in exact mode) against NumpyBackend(exact=True), whose
+    prefill also goes through the integer kernels: every logit the same bits."""
+    model_file = open_model_file(write_model(tmp_path, kind, tied=kind.endswith("Q8_0")))
+    reference = load_llama(model_file, NumpyBackend(exact=True))
+    backend = TorchBackend("cpu", products="exact")
+    assert backend.exact
+    candidate = load_llama(model_file, backend)
+    expected = reference.forward(PROMPT, reference.new_state(), all_logits=True)
+    got = candidate.forward(PROMPT, candidate.new_state(), all_logits=True)
+    assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
+    _, logits_ref = greedy(reference, PROMPT, GREEDY_STEPS)
+    _, logits_static = greedy(GraphDecoder(candidate, capture=False), PROMPT, GREEDY_STEPS)  # type: ignore[arg-type]
+    assert np.array_equal(logits_static.view(np.uint32), logits_ref.view(np.uint32))
+
+
+def generated(model: object, sampling: object, seed: int) -> list[int]:
+    return [token.id for token in model.generate(PROMPT, max_tokens=16, sampling=sampling, seed=seed)]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, GPU])])
+def test_load_model_exact_gives_numpys_exact_tokens_on_the_torch_backend(tmp_path: Path, device: str) -> None:
+    from tiny_models import make_tiny_llama, write_gguf
+
+    from edgechain.ml import load_model
+    from edgechain.ml.sampling import SamplingParams
+
+    path = write_gguf(tmp_path / "m.gguf", make_tiny_llama(seed=5, tied=True), "Q4_1", tokenizer="gpt2")
+    by_numpy = load_model(path, exact=True)
+    by_torch = load_model(path, backend="torch", device=device, exact=True)
+    sampled = SamplingParams(temperature=20.0, top_k=0, top_p=1.0)  # a flat draw: seeds differ
+    for sampling in (None, sampled):
+        assert generated(by_torch, sampling, 7) == generated(by_numpy, sampling, 7)
+    assert generated(by_numpy, sampled, 7) != generated(by_numpy, sampled, 8)  # the seed matters
+
+
+@pytest.mark.gpu
+@GPU
+@pytest.mark.parametrize("kind", LEGACY_FORMATS)
+def test_cuda_exact_logits_are_numpy_exact_bit_for_bit(tmp_path: Path, kind: str) -> None:
+    """On a GPU: exact products and numerics give the numpy exact backend's logits, eager
+    (batched prefill, then steps) and through a captured CUDA graph."""
+    model_file = open_model_file(write_model(tmp_path, kind, tied=kind.endswith("Q4_1")))
+    reference = load_llama(model_file, NumpyBackend(exact=True))
+    candidate = load_llama(model_file, TorchBackend("cuda", products="exact"))
+    expected = reference.forward(PROMPT, reference.new_state(), all_logits=True)
+    got = candidate.forward(PROMPT, candidate.new_state(), all_logits=True)
+    assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
+    tokens_ref, logits_ref = greedy(reference, PROMPT, GREEDY_STEPS)
+    tokens_cuda, logits_cuda = greedy(candidate, PROMPT, GREEDY_STEPS)
+    assert tokens_cuda == tokens_ref
+    assert np.array_equal(logits_cuda.view(np.uint32), logits_ref.view(np.uint32))
+    _, logits_graph = greedy(GraphDecoder(candidate), PROMPT, GREEDY_STEPS)  # type: ignore[arg-type]
+    assert np.array_equal(logits_graph.view(np.uint32), logits_ref.view(np.uint32))

@@ -208,3 +208,23 @@ def test_once_upon_a_time_logits(models: tuple[LlamaModel, LlamaModel]) -> None:
     if llama_cpp_path.exists():
         llama_cpp = np.load(llama_cpp_path)
         assert int(np.argmax(got)) == int(np.argmax(llama_cpp)) == int(np.argmax(expected))
+
+
+def test_exact_torch_products_give_the_numpy_exact_logits(numpy_model: LlamaModel) -> None:
+    """``products="exact"`` (the kernels' integer sums and order in torch ops: what CUDA runs
+    with ``load_model(..., exact=True)``) against ``NumpyBackend(exact=True)`` on the real
+    file: the prompt's batch and 8 greedy steps, every logit the same bits. (8 steps: torch
+    runs this path on the CPU at ~0.25 s a token.)"""
+    model_file = read_gguf(smollm2_path())
+    reference = load_llama(model_file, NumpyBackend(exact=True))
+    candidate = load_llama(model_file, TorchBackend("cpu", products="exact"))
+    prompt = [int(token) for token in reference_prompts()[1]["prompt_ids"]]  # type: ignore[attr-defined]
+    states = reference.new_state(len(prompt) + 9), candidate.new_state(len(prompt) + 9)
+    expected = reference.forward(prompt, states[0], all_logits=True)
+    got = candidate.forward(prompt, states[1], all_logits=True)
+    assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
+    token = int(np.argmax(expected[-1]))
+    for _ in range(8):
+        expected, got = reference.forward([token], states[0]), candidate.forward([token], states[1])
+        assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
+        token = int(np.argmax(expected))

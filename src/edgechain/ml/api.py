@@ -167,7 +167,12 @@ def _backend(name: str, device: str, file_backed: bool, exact: bool) -> Backend:
     if name == "torch":
         from edgechain.ml.torch_backend import TorchBackend
 
-        return TorchBackend(device=device)  # type: ignore[return-value]
+        if not exact:
+            return TorchBackend(device=device)  # type: ignore[return-value]
+        # exact: the numpy exact backend's bits on any device (kernel products and integer
+        # batches on the CPU; the same integer sums and order in torch ops on CUDA)
+        products = None if device == "cpu" else "exact"
+        return TorchBackend(device=device, products=products, exact=True, integer_batches=True)  # type: ignore[return-value]
     raise BackendUnavailable(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
@@ -216,7 +221,9 @@ def load_model(
     """Open a model file and build the model it holds (Llama -> `LanguageModel`, BERT ->
     `EmbeddingModel`). ``tokenizer`` overrides the file's own (a llama2.c model looks for
     ``tokenizer.bin`` beside it); ``threads`` sets numba's thread count for the numpy backend;
-    ``exact`` makes its prefill bit-identical to token-by-token evaluation (slower);
+    ``exact`` makes the prefill bit-identical to token-by-token evaluation (slower), and
+    with ``backend="torch"`` every logit that of ``backend="numpy", exact=True`` on any
+    device, CUDA included, for Q4_0/Q4_1/Q8_0 models (`kernels.exact`);
     ``validate`` checks every weight is finite first (NaN/Inf -> `ModelFormatError`)."""
     if threads is not None:
         import numba

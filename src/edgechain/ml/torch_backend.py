@@ -72,7 +72,7 @@ LEGACY_QUANTS = (TensorType.Q4_0, TensorType.Q4_1, TensorType.Q8_0)
 K_QUANTS = (TensorType.Q4_K, TensorType.Q5_K, TensorType.Q6_K)
 """Super-block quantizations, kept packed and dequantized per product."""
 
-PRODUCTS = ("torch", "kernels")
+PRODUCTS = ("torch", "kernels", "exact")
 """How quantized products run (see `TorchBackend.products`)."""
 
 CPU_CHUNK_ELEMENTS = 1 << 20
@@ -350,6 +350,7 @@ class TorchBackend:
         threads: int | None = None,
         products: str | None = None,
         exact: bool | None = None,
+        integer_batches: bool = False,
     ) -> None:
         import_torch()
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -373,16 +374,22 @@ class TorchBackend:
             raise BackendUnavailable("products='kernels' (numba) runs on the CPU in float32 only")
         self.products = products
         """How Q4_0/Q4_1/Q8_0 products run: "torch" (dequantize per product, vectorized torch
-        ops; what CUDA runs) or "kernels" (the numpy backend's compiled integer kernels on the
-        same memory: torch has no packed 4-bit CPU product, so this is the CPU default)."""
-        self.exact = self.products == "kernels" if exact is None else exact
+        ops; the CUDA default), "kernels" (the numpy backend's compiled integer kernels on the
+        same memory: torch has no packed 4-bit CPU product, so this is the CPU default) or
+        "exact" (`torch_exact.legacy_product`: the kernels' integer block sums and their
+        order in torch ops, on any device: the same bits as "kernels", more kernels per step)."""
+        self.exact = self.products in ("kernels", "exact") if exact is None else exact
         """Norms, RoPE, attention and SiLU by `kernels.exact`'s definition (`torch_exact`), as
         the numpy backend computes them: with ``products="kernels"`` (the CPU default) the
         logits are then bit-identical to numpy's. Off: torch's own routines (``torch.exp``,
         ``softmax``, matmul-ordered sums), fewer kernels per step; the CUDA default."""
-        if self.exact and self.dtype != torch.float32:
-            raise BackendUnavailable("exact numerics run in float32 only")
-        if self.exact:
+        if (self.exact or products == "exact") and self.dtype != torch.float32:
+            raise BackendUnavailable("exact numerics and products run in float32 only")
+        self.integer_batches = integer_batches
+        """With ``products="kernels"``: a prompt's batch through the integer kernels too, as
+        ``NumpyBackend(exact=True)`` (its prefill then equals token-by-token evaluation), not
+        BLAS on dequantized chunks."""
+        if self.exact or products == "exact":
             from edgechain.ml import torch_exact
 
             self._exact = torch_exact
@@ -424,12 +431,14 @@ class TorchBackend:
         if tensor_type not in BLOCK_LAYOUT:
             raise UnsupportedModel(f"weights {name}: tensor type {tensor_type!r} is not supported")
         if self.products == "kernels" and tensor_type in LEGACY_QUANTS:
-            from edgechain.ml.kernels import prepare_matrix
+            from edgechain.ml.kernels import PackedMatrix, prepare_matrix
 
             host_rows = np.concatenate(
                 [np.asarray(record.data).reshape(record.shape[0], -1) for record in records]
             )
             kernel = prepare_matrix(tensor_type, host_rows, (rows, width), name)
+            if isinstance(kernel, PackedMatrix):
+                kernel.batch_with_blas = not self.integer_batches
             return TorchMatrix(tensor_type, rows, width, {}, name, kernel, host_rows)
         if tensor_type.is_quantized:
             pieces = [pack_parts(tensor_type, np.asarray(record.data), record.shape[0], width)
@@ -509,6 +518,8 @@ class TorchBackend:
             # the kernels quantize the activations themselves, by the same rule
             host = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
             return torch.from_numpy(np.ascontiguousarray(weight.kernel.matmul(host)))
+        if weight.tensor_type in LEGACY_QUANTS and self.products == "exact":
+            return self._exact.legacy_product(weight.tensor_type.name, weight.parts, x)
         if weight.tensor_type in LEGACY_QUANTS:
             x = self.requantize(x)
         x = _as(x, self.dtype)

@@ -64,11 +64,18 @@ def fold_sum(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return x.squeeze(dim) + 0.0
 
 
+def _constant(value: float, like: torch.Tensor) -> torch.Tensor:
+    """``value`` as a 0-dim tensor on ``like``'s device and dtype: a divisor. (CUDA divides
+    by a Python number as a multiplication by its reciprocal: two roundings, not one.)"""
+    return torch.full((), value, dtype=like.dtype, device=like.device)
+
+
 def rmsnorm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """(T, dim) float32: the mean square of float64 squares folded, as `compiled.rmsnorm`."""
     squares = x.to(torch.float64).square()  # exact: a float32 square fits in float64
     total = fold_sum(squares, dim=-1)[:, None]  # (T, 1)
-    scale = (1.0 / torch.sqrt(total / x.shape[-1] + eps)).to(torch.float32)
+    mean = total / _constant(float(x.shape[-1]), total)
+    scale = (1.0 / torch.sqrt(mean + eps)).to(torch.float32)
     return (x * scale) * weight
 
 
@@ -136,13 +143,79 @@ def causal_attention(
     return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
 
+# ---------------------------------------------------------------------------- products
+
+PRODUCT_CHUNK_ELEMENTS = 1 << 24
+"""Exact products hold (blocks, tokens, rows) float32 terms; rows are taken in chunks so
+that one chunk's terms stay below this many elements (64 MB)."""
+
+
+def quantize_activations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`compiled.quantize_q8` in torch: (T, n) float32 -> quants (T, n/32, 32) as float32
+    integers, scales (T, n/32) (float16 values) and sums (T, n/32) = float32(sum of quants) *
+    scale. A block whose largest magnitude is 0 gets inverse 0 (quants 0), as in the kernel."""
+    tokens, width = x.shape
+    blocks = x.reshape(tokens, width // 32, 32)
+    amax = blocks.abs().amax(dim=-1)  # (T, B)
+    divisor = _constant(127.0, amax)
+    inverse = torch.where(amax > 0, divisor / amax, torch.zeros_like(amax))
+    quants = torch.round(blocks * inverse[:, :, None])  # ties to even, as np.rint
+    scales = (amax / divisor).to(torch.float16).to(torch.float32)  # ties to even, as _round_f16
+    sums = quants.sum(dim=-1) * scales  # an integer sum below 2^24: exact in any order
+    return quants, scales, sums
+
+
+def weight_quants(tensor_type: str, parts: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The integer weights of a Q4_0/Q4_1/Q8_0 row range as float32 (rows, B, 32): nibbles
+    (Q4_1), nibbles - 8 (Q4_0), or the int8 quants (Q8_0)."""
+    if tensor_type == "Q8_0":
+        return parts["quants"].to(torch.float32)
+    nibbles = parts["nibbles"]
+    quants = torch.cat([nibbles & 0x0F, nibbles >> 4], dim=-1).to(torch.float32)
+    return quants - 8.0 if tensor_type == "Q4_0" else quants
+
+
+def legacy_product(tensor_type: str, parts: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """(T, cols) float32 times a Q4_0/Q4_1/Q8_0 weight (its `TorchMatrix` parts), bit for bit
+    the compiled kernels' result: the 8-bit activations times the weight quants summed per
+    block (a float32 batched product of integers whose sums stay below 2^24: exact in any
+    order, TF32 off), then, for each row, ``acc = acc + (w_scale * x_scale) * isum`` ``+
+    w_min * x_sum`` block after block, in block order. (T, rows) float32."""
+    quants, x_scales, x_sums = quantize_activations(x)
+    tokens, blocks, _ = quants.shape
+    rows = next(iter(parts.values())).shape[0]
+    by_block = quants.transpose(0, 1)  # (B, T, 32)
+    step = max(1, PRODUCT_CHUNK_ELEMENTS // (blocks * tokens))
+    pieces = []
+    for first in range(0, rows, step):
+        chunk = {key: value[first : first + step] for key, value in parts.items()}
+        weights = weight_quants(tensor_type, chunk).permute(1, 2, 0)  # (B, 32, rows_c)
+        sums = torch.bmm(by_block, weights)  # (B, T, rows_c) integer-valued
+        w_scales = chunk["scales"][..., 0].to(torch.float32).T  # (B, rows_c)
+        terms = (w_scales[:, None, :] * x_scales.T[:, :, None]) * sums
+        min_terms = None
+        if "mins" in chunk:
+            min_terms = chunk["mins"][..., 0].to(torch.float32).T[:, None, :] * x_sums.T[:, :, None]
+        acc = torch.zeros((tokens, terms.shape[2]), dtype=torch.float32, device=x.device)
+        for b in range(blocks):
+            acc = acc + terms[b]
+            if min_terms is not None:
+                acc = acc + min_terms[b]
+        pieces.append(acc)
+    return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
+
+
 __all__ = [
+    "PRODUCT_CHUNK_ELEMENTS",
     "QUERY_CHUNK_ELEMENTS",
     "attend",
     "causal_attention",
     "exp",
     "fold_sum",
+    "legacy_product",
+    "quantize_activations",
     "rmsnorm",
     "rope",
     "swiglu",
+    "weight_quants",
 ]
