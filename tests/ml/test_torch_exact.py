@@ -207,12 +207,30 @@ def test_load_model_exact_gives_numpys_exact_tokens_on_the_torch_backend(tmp_pat
     assert generated(by_numpy, sampled, 7) != generated(by_numpy, sampled, 8)  # the seed matters
 
 
+def test_block_sums_run_left_to_right() -> None:
+    rng = np.random.default_rng(9)
+    terms = (rng.standard_normal((18, 3, 70)) * 10.0 ** rng.integers(-3, 6, (18, 1, 1))).astype(np.float32)
+    mins = (rng.standard_normal((18, 3, 70)) * 100).astype(np.float32)
+    expected = np.zeros((3, 70), np.float32)
+    for b in range(18):
+        expected = expected + terms[b]
+        expected = expected + mins[b]
+    got = torch_exact.sum_in_order(torch.from_numpy(terms), torch.from_numpy(mins))
+    assert same_bits(got, expected)
+    assert not np.array_equal(expected, (terms + mins).sum(axis=0))  # the order is visible
+
+
 @pytest.mark.gpu
 @GPU
+@pytest.mark.parametrize("block_sums", ["scan", "loop"])
 @pytest.mark.parametrize("kind", LEGACY_FORMATS)
-def test_cuda_exact_logits_are_numpy_exact_bit_for_bit(tmp_path: Path, kind: str) -> None:
+def test_cuda_exact_logits_are_numpy_exact_bit_for_bit(
+    tmp_path: Path, kind: str, block_sums: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On a GPU: exact products and numerics give the numpy exact backend's logits, eager
-    (batched prefill, then steps) and through a captured CUDA graph."""
+    (batched prefill, then steps) and through a captured CUDA graph; block terms summed by
+    either of `torch_exact.BLOCK_SUMS`'s ways."""
+    monkeypatch.setitem(torch_exact.BLOCK_SUMS, "cuda", block_sums)
     model_file = open_model_file(write_model(tmp_path, kind, tied=kind.endswith("Q4_1")))
     reference = load_llama(model_file, NumpyBackend(exact=True))
     candidate = load_llama(model_file, TorchBackend("cuda", products="exact"))

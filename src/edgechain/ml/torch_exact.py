@@ -175,6 +175,27 @@ def weight_quants(tensor_type: str, parts: dict[str, torch.Tensor]) -> torch.Ten
     return quants - 8.0 if tensor_type == "Q4_0" else quants
 
 
+BLOCK_SUMS = {"cpu": "loop", "cuda": "scan"}
+"""How `sum_in_order` adds block terms on each device type: "loop" (one addition kernel
+per term) or "scan" (``torch.cumsum`` along the outer dimension, one kernel: on CUDA
+PyTorch runs that scan one thread per column, adding in order in the tensor's dtype,
+which the GPU tests check bit for bit against the kernels; on a CPU torch's cumsum adds
+in float64, a different result, so the CPU loops)."""
+
+
+def sum_in_order(terms: torch.Tensor, min_terms: torch.Tensor | None) -> torch.Tensor:
+    """``acc = 0; for b: acc = acc + terms[b] (+ min_terms[b])``, left to right, in float32:
+    the compiled kernels' order over blocks. ``terms`` (B, T, rows) -> (T, rows)."""
+    if min_terms is not None:  # interleave: terms[0], min_terms[0], terms[1], ...
+        terms = torch.stack([terms, min_terms], dim=1).reshape(-1, *terms.shape[1:])
+    if BLOCK_SUMS.get(terms.device.type, "loop") == "scan":
+        return torch.cumsum(terms, dim=0)[-1]
+    acc = torch.zeros(terms.shape[1:], dtype=terms.dtype, device=terms.device)
+    for term in terms:
+        acc = acc + term
+    return acc
+
+
 def legacy_product(tensor_type: str, parts: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """(T, cols) float32 times a Q4_0/Q4_1/Q8_0 weight (its `TorchMatrix` parts), bit for bit
     the compiled kernels' result: the 8-bit activations times the weight quants summed per
@@ -196,16 +217,12 @@ def legacy_product(tensor_type: str, parts: dict[str, torch.Tensor], x: torch.Te
         min_terms = None
         if "mins" in chunk:
             min_terms = chunk["mins"][..., 0].to(torch.float32).T[:, None, :] * x_sums.T[:, :, None]
-        acc = torch.zeros((tokens, terms.shape[2]), dtype=torch.float32, device=x.device)
-        for b in range(blocks):
-            acc = acc + terms[b]
-            if min_terms is not None:
-                acc = acc + min_terms[b]
-        pieces.append(acc)
+        pieces.append(sum_in_order(terms, min_terms))
     return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
 
 __all__ = [
+    "BLOCK_SUMS",
     "PRODUCT_CHUNK_ELEMENTS",
     "QUERY_CHUNK_ELEMENTS",
     "attend",
@@ -216,6 +233,7 @@ __all__ = [
     "quantize_activations",
     "rmsnorm",
     "rope",
+    "sum_in_order",
     "swiglu",
     "weight_quants",
 ]
