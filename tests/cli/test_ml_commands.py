@@ -65,3 +65,15 @@ def test_packaged_names_resolve_or_pass_through() -> None:
     assert resolve_model_path("/some/path.gguf") == "/some/path.gguf"
     resolved = resolve_model_path("smollm2")
     assert resolved == "smollm2" or resolved.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def test_exact_runs_give_one_text_on_both_backends(
+    model_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    common = ["--prompt", "Once upon", "--temperature", "5", "--top-k", "0", "--top-p", "1",
+              "--seed", "3", "--max-tokens", "12", "--exact"]
+    assert main(["ml", "run", model_path, *common]) == 0
+    by_numpy = capsys.readouterr().out
+    assert main(["ml", "run", model_path, *common, "--backend", "torch"]) == 0
+    assert capsys.readouterr().out == by_numpy and by_numpy.strip()

@@ -77,7 +77,8 @@ def register(subparsers: Any) -> None:
     run.add_argument(
         "--exact",
         action="store_true",
-        help="prefill through the integer kernels too (bit-identical to token-by-token)",
+        help="the engine's exact mode: the same bits on any CPU or GPU and either backend "
+        "(Q4_0/Q4_1/Q8_0 models), prefill through the integer kernels too",
     )
     run.set_defaults(handler=run_generate)
 
