@@ -66,14 +66,7 @@ def cpu_description() -> dict[str, Any]:
 
 def greedy_digest(model: Any, prompt: list[int]) -> dict[str, Any]:
     """Prefill and 32 greedy steps: tokens, the SHA-256 of every logit, and the logits."""
-    state = model.new_state(len(prompt) + GREEDY_STEPS + 1)
-    logits = model.forward(prompt, state)
-    seen = [logits]
-    tokens: list[int] = []
-    for _ in range(GREEDY_STEPS):
-        tokens.append(int(np.argmax(logits)))
-        logits = model.forward([tokens[-1]], state)
-        seen.append(logits)
+    tokens, seen = base.greedy_run(model, prompt, GREEDY_STEPS)
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(x, np.float32).tobytes() for x in seen))
     return {"tokens": tokens, "sha256": digest.hexdigest(), "logits": seen}
 

@@ -12,7 +12,7 @@ from test_torch_backend import GPU, GREEDY_STEPS, PROMPT, greedy, write_model
 
 from edgechain.ml.formats import open_model_file
 from edgechain.ml.kernels import compiled, exact
-from edgechain.ml.llama import LlamaConfig, NumpyBackend, load_llama, rope_tables
+from edgechain.ml.llama import LlamaConfig, LlamaModel, NumpyBackend, load_llama, rope_tables
 
 torch = pytest.importorskip("torch")
 
@@ -102,7 +102,12 @@ def test_torch_cpu_logits_are_numpy_logits_bit_for_bit(tmp_path: Path, kind: str
     reference = load_llama(model_file, NumpyBackend())
     backend = TorchBackend("cpu")
     assert backend.exact and backend.products == "kernels"
-    candidate = load_llama(model_file, backend)
+    assert_same_bits(reference, load_llama(model_file, backend), capture=False)
+
+
+def assert_same_bits(reference: LlamaModel, candidate: LlamaModel, capture: bool) -> None:
+    """Every logit of a batched prefill, then of each greedy step (eager, and through a
+    `GraphDecoder`: a captured CUDA graph, or on the CPU its static steps) the same bits."""
     expected = reference.forward(PROMPT, reference.new_state(), all_logits=True)
     got = candidate.forward(PROMPT, candidate.new_state(), all_logits=True)
     assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
@@ -110,8 +115,8 @@ def test_torch_cpu_logits_are_numpy_logits_bit_for_bit(tmp_path: Path, kind: str
     tokens_cand, logits_cand = greedy(candidate, PROMPT, GREEDY_STEPS)
     assert tokens_cand == tokens_ref
     assert np.array_equal(logits_cand.view(np.uint32), logits_ref.view(np.uint32))
-    # the static (graph-shaped) step over the whole zeroed cache gives the same bits
-    _, logits_static = greedy(GraphDecoder(candidate, capture=False), PROMPT, GREEDY_STEPS)  # type: ignore[arg-type]
+    # the static step over the whole zeroed cache gives the same bits
+    _, logits_static = greedy(GraphDecoder(candidate, capture=capture), PROMPT, GREEDY_STEPS)  # type: ignore[arg-type]
     assert np.array_equal(logits_static.view(np.uint32), logits_ref.view(np.uint32))
 
 
@@ -178,13 +183,7 @@ def test_exact_products_give_the_exact_numpy_logits(tmp_path: Path, kind: str) -
     reference = load_llama(model_file, NumpyBackend(exact=True))
     backend = TorchBackend("cpu", products="exact")
     assert backend.exact
-    candidate = load_llama(model_file, backend)
-    expected = reference.forward(PROMPT, reference.new_state(), all_logits=True)
-    got = candidate.forward(PROMPT, candidate.new_state(), all_logits=True)
-    assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
-    _, logits_ref = greedy(reference, PROMPT, GREEDY_STEPS)
-    _, logits_static = greedy(GraphDecoder(candidate, capture=False), PROMPT, GREEDY_STEPS)  # type: ignore[arg-type]
-    assert np.array_equal(logits_static.view(np.uint32), logits_ref.view(np.uint32))
+    assert_same_bits(reference, load_llama(model_file, backend), capture=False)
 
 
 def generated(model: object, sampling: object, seed: int) -> list[int]:
@@ -233,13 +232,4 @@ def test_cuda_exact_logits_are_numpy_exact_bit_for_bit(
     monkeypatch.setitem(torch_exact.BLOCK_SUMS, "cuda", block_sums)
     model_file = open_model_file(write_model(tmp_path, kind, tied=kind.endswith("Q4_1")))
     reference = load_llama(model_file, NumpyBackend(exact=True))
-    candidate = load_llama(model_file, TorchBackend("cuda", products="exact"))
-    expected = reference.forward(PROMPT, reference.new_state(), all_logits=True)
-    got = candidate.forward(PROMPT, candidate.new_state(), all_logits=True)
-    assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
-    tokens_ref, logits_ref = greedy(reference, PROMPT, GREEDY_STEPS)
-    tokens_cuda, logits_cuda = greedy(candidate, PROMPT, GREEDY_STEPS)
-    assert tokens_cuda == tokens_ref
-    assert np.array_equal(logits_cuda.view(np.uint32), logits_ref.view(np.uint32))
-    _, logits_graph = greedy(GraphDecoder(candidate), PROMPT, GREEDY_STEPS)  # type: ignore[arg-type]
-    assert np.array_equal(logits_graph.view(np.uint32), logits_ref.view(np.uint32))
+    assert_same_bits(reference, load_llama(model_file, TorchBackend("cuda", products="exact")), capture=True)

@@ -486,6 +486,22 @@ def _fold(buffer, width):  # type: ignore[no-untyped-def]
     return buffer[0] + buffer.dtype.type(0.0)
 
 
+@numba.njit(cache=True, inline="always")
+def _weighted_rows(coefficients, matrix, count, half, columns, out):  # type: ignore[no-untyped-def]
+    """The first fold level of ``coefficients[i] * matrix[i, :columns]`` over i < ``count``:
+    ``out[i] = c[i] * m[i] + c[i + half] * m[i + half]`` where i + half < count, else
+    ``c[i] * m[i] + 0.0`` (``half`` 0: the one row, plus 0.0)."""
+    for i in range(max(half, 1)):
+        c = coefficients[i]
+        if half > 0 and i + half < count:
+            c2 = coefficients[i + half]
+            for j in range(columns):
+                out[i, j] = c * matrix[i, j] + c2 * matrix[i + half, j]
+        else:
+            for j in range(columns):
+                out[i, j] = c * matrix[i, j] + _ZERO
+
+
 @numba.njit(cache=True)
 def _attention_task(queries, keys_t, values, start, scale, out, task):  # type: ignore[no-untyped-def]
     """One (head, query) of `attention`, in `exact`'s order: each score the fold over the
@@ -503,23 +519,9 @@ def _attention_task(queries, keys_t, values, start, scale, out, task):  # type: 
     length = start + t + 1
     # scores: fold over the head dimension, vectorized across positions
     half_d = _fold_width(head_dim) // 2
-    if half_d == 0:  # a head of one dimension: the fold is that product (+ 0.0)
-        products = np.empty((1, length), dtype=np.float32)
-        q = queries[t, h, 0]
-        for s in range(length):
-            products[0, s] = q * keys_t[kv, 0, s] + _ZERO
-    else:
-        products = np.empty((half_d, length), dtype=np.float32)
-        for i in range(half_d):
-            q = queries[t, h, i]
-            if i + half_d < head_dim:
-                q2 = queries[t, h, i + half_d]
-                for s in range(length):
-                    products[i, s] = q * keys_t[kv, i, s] + q2 * keys_t[kv, i + half_d, s]
-            else:
-                for s in range(length):
-                    products[i, s] = q * keys_t[kv, i, s] + _ZERO
-        _fold_rows(products, half_d)
+    products = np.empty((max(half_d, 1), length), dtype=np.float32)
+    _weighted_rows(queries[t, h], keys_t[kv], head_dim, half_d, length, products)
+    _fold_rows(products, half_d)
     width = _fold_width(length)
     weights = np.empty(width, dtype=np.float32)
     top = np.float32(-np.inf)
@@ -538,20 +540,8 @@ def _attention_task(queries, keys_t, values, start, scale, out, task):  # type: 
         weights[s] = weights[s] * inverse
     # outputs: fold over positions, vectorized across the head dimension
     half_s = width // 2
-    if half_s == 0:  # the first position alone
-        for d in range(head_dim):
-            out[t, h, d] = weights[0] * values[kv, 0, d] + _ZERO
-        return
-    weighted = np.empty((half_s, head_dim), dtype=np.float32)
-    for i in range(half_s):
-        w = weights[i]
-        if i + half_s < length:
-            w2 = weights[i + half_s]
-            for d in range(head_dim):
-                weighted[i, d] = w * values[kv, i, d] + w2 * values[kv, i + half_s, d]
-        else:
-            for d in range(head_dim):
-                weighted[i, d] = w * values[kv, i, d] + _ZERO
+    weighted = np.empty((max(half_s, 1), head_dim), dtype=np.float32)
+    _weighted_rows(weights, values[kv], length, half_s, head_dim, weighted)
     _fold_rows(weighted, half_s)
     for d in range(head_dim):
         out[t, h, d] = weighted[0, d] + _ZERO
