@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tiny_models import (
     CHAT_TEMPLATE,
@@ -121,11 +121,12 @@ def test_spm_matches_the_naive_merge_rule_and_round_trips(
 
 @settings(max_examples=60, deadline=None)
 @given(text=TEXTS)
+@example(text="<s>")  # a special token's text, found by Hypothesis: text unless parse_special
 def test_llama2c_tokenizer_bin_equals_the_gguf_vocabulary(
     spm: SentencePieceTokenizer, llama2c: SentencePieceTokenizer, text: str
 ) -> None:
     assert llama2c.encode(text, parse_special=False) == spm.encode(text, parse_special=False)
-    assert llama2c.decode(llama2c.encode(text)) == text
+    assert llama2c.decode(llama2c.encode(text, parse_special=False)) == text  # "<s>" is text here
 
 
 def test_llama2c_tokenizer_bin_details(llama2c: SentencePieceTokenizer, tmp_path: Path) -> None:
