@@ -167,7 +167,36 @@ def test_blas_batch_path_computes_the_same_function(tensor_type: str) -> None:
     np.testing.assert_allclose(blas, matrix.matmul(x), atol=1e-4)
 
 
-def test_k_quants_and_floats_become_dense_matrices() -> None:
+def random_q4_k(rows: int, cols: int, seed: int) -> np.ndarray:
+    """Random Q4_K bytes whose super-block scales d, dmin are small float16 values."""
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 256, (rows, cols // 256, 144), dtype=np.uint8)
+    for offset, top in ((0, 0.002), (2, 0.004)):
+        halves = rng.uniform(0, top, (rows, cols // 256)).astype("<f2")
+        raw[:, :, offset : offset + 2] = halves.view(np.uint8).reshape(rows, cols // 256, 2)
+    return raw.reshape(rows, -1)
+
+
+@pytest.mark.parametrize("rows", [70, 256])
+def test_q4_k_is_repacked_for_the_q4_1_kernels_with_the_files_values(rows: int) -> None:
+    cols = 512
+    raw = random_q4_k(rows, cols, seed=rows)
+    matrix = prepare_matrix(TensorType.Q4_K, raw, (rows, cols))
+    assert isinstance(matrix, PackedMatrix) and matrix.kernel_type == TensorType.Q4_1
+    assert matrix.quants.nbytes == -(-rows // compiled.CHUNK) * compiled.CHUNK * cols // 2
+    expected = dequantize(TensorType.Q4_K, raw, (rows, cols))
+    assert np.array_equal(matrix.to_float().view(np.uint32), expected.view(np.uint32))
+    x = np.random.default_rng(3).standard_normal((5, cols)).astype(np.float32)
+    single = np.stack([matrix.matmul(x[t : t + 1])[0] for t in range(5)])
+    for t in range(5):
+        assert np.array_equal(single[t], matvec_reference(matrix, x[t]))
+    matrix.batch_with_blas = False
+    assert np.array_equal(matrix.matmul(x), single)  # the integer batch kernels: same bits
+    activations = requantize_activations(x)  # what the kernels multiply
+    np.testing.assert_allclose(single, activations @ expected.T, rtol=1e-4, atol=1e-4)
+
+
+def test_q5_k_q6_k_and_floats_become_dense_matrices() -> None:
     rng = np.random.default_rng(10)
     raw = rng.integers(0, 256, (2, 210), dtype=np.uint8)
     raw[:, 208:210] = np.frombuffer(np.float16(0.01).tobytes(), np.uint8)

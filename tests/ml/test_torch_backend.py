@@ -35,7 +35,7 @@ from edgechain.ml.weights import BLOCK_LAYOUT, ModelFile, TensorRecord, TensorTy
 
 torch = pytest.importorskip("torch")
 
-from edgechain.ml.torch_backend import INSTALL_HINT, LEGACY_QUANTS, TorchBackend  # noqa: E402
+from edgechain.ml.torch_backend import INSTALL_HINT, KERNEL_QUANTS, TorchBackend  # noqa: E402
 
 RELATIVE_TOLERANCE = 1e-4
 QUANT_FLIP_TOLERANCE = 1e-2
@@ -53,7 +53,7 @@ def uses_activation_quantization(model: LlamaModel) -> bool:
     handles = [model.output] + [
         handle for layer in model.layers for handle in [*layer.qkv, *layer.gate_up]
     ]
-    return any(getattr(handle, "tensor_type", None) in LEGACY_QUANTS for handle in handles)
+    return any(getattr(handle, "tensor_type", None) in KERNEL_QUANTS for handle in handles)
 
 
 def greedy(model: LlamaModel, prompt: list[int], steps: int) -> tuple[list[int], np.ndarray]:

@@ -68,7 +68,11 @@ INSTALL_HINT = "pip install 'edgechain[torch]'"
 """What to run when torch is missing."""
 
 LEGACY_QUANTS = (TensorType.Q4_0, TensorType.Q4_1, TensorType.Q8_0)
-"""Types whose products quantize the activations to 8 bits first (as the numpy kernels do)."""
+"""Types whose products `torch_exact.legacy_product` computes exactly."""
+KERNEL_QUANTS = (*LEGACY_QUANTS, TensorType.Q4_K)
+"""Types the numpy backend's integer kernels multiply (Q4_K repacked as Q4_1): their products
+quantize the activations to 8 bits first, here as there, and on the CPU they run through
+those kernels by default."""
 K_QUANTS = (TensorType.Q4_K, TensorType.Q5_K, TensorType.Q6_K)
 """Super-block quantizations, kept packed and dequantized per product."""
 
@@ -430,7 +434,7 @@ class TorchBackend:
         rows = sum(record.shape[0] for record in records)
         if tensor_type not in BLOCK_LAYOUT:
             raise UnsupportedModel(f"weights {name}: tensor type {tensor_type!r} is not supported")
-        if self.products == "kernels" and tensor_type in LEGACY_QUANTS:
+        if self.products == "kernels" and tensor_type in KERNEL_QUANTS:
             from edgechain.ml.kernels import PackedMatrix, prepare_matrix
 
             host_rows = np.concatenate(
@@ -520,7 +524,7 @@ class TorchBackend:
             return torch.from_numpy(np.ascontiguousarray(weight.kernel.matmul(host)))
         if weight.tensor_type in LEGACY_QUANTS and self.products == "exact":
             return self._exact.legacy_product(weight.tensor_type.name, weight.parts, x)
-        if weight.tensor_type in LEGACY_QUANTS:
+        if weight.tensor_type in KERNEL_QUANTS:
             x = self.requantize(x)
         x = _as(x, self.dtype)
         if not weight.quantized:
@@ -750,6 +754,7 @@ __all__ = [
     "CPU_CHUNK_ELEMENTS",
     "CUDA_CHUNK_ELEMENTS",
     "INSTALL_HINT",
+    "KERNEL_QUANTS",
     "K_QUANTS",
     "LEGACY_QUANTS",
     "PRODUCTS",

@@ -33,7 +33,7 @@ import numpy as np
 
 from edgechain.ml.errors import ModelFormatError
 from edgechain.ml.kernels import compiled
-from edgechain.ml.kernels.reference import dequantize
+from edgechain.ml.kernels.reference import dequantize, k_scales_mins
 from edgechain.ml.weights import BLOCK_LAYOUT, TensorType
 
 BATCH_THRESHOLD = 4
@@ -43,8 +43,9 @@ MAX_UNPACK_ELEMENTS = 8 * 1024 * 1024
 
 SERIAL_MATVEC_ELEMENTS = 4 * 1024 * 1024
 """Smaller matrices multiply one token on the calling thread (see `compiled.matvec_q4_1_serial`)."""
-COMPILED_TYPES = (TensorType.Q4_0, TensorType.Q4_1, TensorType.Q8_0)
-"""Types that stay quantized in memory and run through compiled kernels."""
+COMPILED_TYPES = (TensorType.Q4_0, TensorType.Q4_1, TensorType.Q8_0, TensorType.Q4_K)
+"""Types that stay quantized in memory and run through compiled kernels. Q4_K is repacked
+at load into the Q4_1 kernels' layout (see `_pack_q4_k`): the same values, exactly."""
 
 
 class _ScratchBuffer:
@@ -205,8 +206,13 @@ class PackedMatrix(WeightMatrix):
         return int(self.quants.shape[0]) * compiled.CHUNK
 
     @property
+    def kernel_type(self) -> TensorType:
+        """The layout the kernels read: Q4_1's for a repacked Q4_K, else the file's type."""
+        return TensorType.Q4_1 if self.tensor_type == TensorType.Q4_K else self.tensor_type
+
+    @property
     def kind(self) -> int:
-        return {TensorType.Q4_1: 1, TensorType.Q4_0: 0}.get(self.tensor_type, 8)
+        return {TensorType.Q4_1: 1, TensorType.Q4_0: 0}.get(self.kernel_type, 8)
 
     def matmul(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
@@ -221,9 +227,9 @@ class PackedMatrix(WeightMatrix):
         if tokens == 1:
             return self._matvec(quants[0], scales[0], sums[0])
         out = np.empty((self.quants.shape[0], tokens, compiled.CHUNK), dtype=np.float32)
-        if self.tensor_type == TensorType.Q4_1:
+        if self.kernel_type == TensorType.Q4_1:
             compiled.matmul_q4_1(self.quants, self.scales, self.mins, quants, scales, sums, out)
-        elif self.tensor_type == TensorType.Q4_0:
+        elif self.kernel_type == TensorType.Q4_0:
             compiled.matmul_q4_0(self.quants, self.scales, quants, scales, out)
         else:
             compiled.matmul_q8_0(self.quants, self.scales, quants, scales, out)
@@ -233,10 +239,10 @@ class PackedMatrix(WeightMatrix):
         """One quantized token through the single-token kernels: (1, rows)."""
         out = np.empty((self.quants.shape[0], compiled.CHUNK), dtype=np.float32)
         serial = self.padded_rows * self.cols < SERIAL_MATVEC_ELEMENTS
-        if self.tensor_type == TensorType.Q4_1:
+        if self.kernel_type == TensorType.Q4_1:
             q4_1 = compiled.matvec_q4_1_serial if serial else compiled.matvec_q4_1
             q4_1(self.quants, self.scales, self.mins, quants, scales, sums, out)
-        elif self.tensor_type == TensorType.Q4_0:
+        elif self.kernel_type == TensorType.Q4_0:
             q4_0 = compiled.matvec_q4_0_serial if serial else compiled.matvec_q4_0
             q4_0(self.quants, self.scales, quants, scales, out)
         else:
@@ -295,6 +301,40 @@ def _pack(tensor_type: TensorType, data: np.ndarray, rows: int, cols: int) -> Pa
     return PackedMatrix(tensor_type, rows, cols, quants, scales, mins if min_offset >= 0 else None)
 
 
+def _pack_q4_k(data: np.ndarray, rows: int, cols: int) -> PackedMatrix:
+    """Q4_K rows in the Q4_1 kernels' layout. A Q4_K sub-block of 32 values is ``(d * sc) * q
+    - dmin * mn`` with 4-bit q, which is Q4_1's ``q * scale + min`` with ``scale = d * sc``
+    and ``min = -(dmin * mn)``: both products are exact in float32 (11-bit by 6-bit), so the
+    values, and every product the kernels form, are those of the file. Only the nibble
+    order changes: Q4_K keeps a sub-block's 32 quants in the low (or high) nibbles of 32
+    bytes, Q4_1 element j and j + 16 in one byte."""
+    blocks = cols // 256
+    raw = np.asarray(data, dtype=np.uint8).reshape(rows, blocks, 144)
+    d = raw[:, :, 0:2].copy().view("<f2")[..., 0].astype(np.float32)  # (rows, blocks)
+    dmin = raw[:, :, 2:4].copy().view("<f2")[..., 0].astype(np.float32)
+    sc, mn = k_scales_mins(raw[:, :, 4:16].reshape(-1, 12))  # (rows * blocks, 8)
+    scales = d.reshape(-1, 1) * sc  # (rows * blocks, 8) float32
+    mins = -(dmin.reshape(-1, 1) * mn)
+    packed = raw[:, :, 16:144].reshape(rows, blocks, 4, 1, 32)
+    quants = np.concatenate([packed & 0x0F, packed >> 4], axis=3)  # (rows, blocks, 4, 2, 32)
+    quants = quants.reshape(rows, blocks * 8, 32)  # sub-block s = 2 * group + (high nibble)
+    nibbles = quants[:, :, :16] | (quants[:, :, 16:] << 4)  # (rows, blocks * 8, 16)
+    chunk = compiled.CHUNK
+    chunks = -(-rows // chunk)
+
+    def row_minor(values: np.ndarray) -> np.ndarray:
+        """(rows, ...) into (chunks, ..., CHUNK), rows past the end zero."""
+        padded = np.zeros((chunks * chunk, *values.shape[1:]), dtype=values.dtype)
+        padded[:rows] = values
+        moved = np.moveaxis(padded.reshape(chunks, chunk, *values.shape[1:]), 1, -1)
+        return np.ascontiguousarray(moved)
+
+    return PackedMatrix(
+        TensorType.Q4_K, rows, cols, row_minor(nibbles),
+        row_minor(scales.reshape(rows, blocks * 8)), row_minor(mins.reshape(rows, blocks * 8)),
+    )
+
+
 _PAGE = 4096
 _MADV_DONTNEED = 4
 
@@ -327,12 +367,14 @@ def prepare_matrix(
         raise ModelFormatError(f"weight {name!r} has shape {shape}, expected (rows, cols)")
     rows, cols = shape
     if tensor_type in COMPILED_TYPES:
-        _, block_bytes = BLOCK_LAYOUT[tensor_type]
-        if cols % 32 or np.asarray(data).size != rows * (cols // 32) * block_bytes:
+        block_elements, block_bytes = BLOCK_LAYOUT[tensor_type]
+        if cols % block_elements or np.asarray(data).size != rows * (cols // block_elements) * block_bytes:
             raise ModelFormatError(
                 f"weight {name!r}: {tensor_type.name} data of {np.asarray(data).size} bytes "
                 f"does not hold {rows}x{cols}"
             )
+        if tensor_type == TensorType.Q4_K:
+            return _pack_q4_k(data, rows, cols)
         return _pack(tensor_type, data, rows, cols)
     try:
         weight = dequantize(tensor_type, data, shape)
@@ -356,10 +398,10 @@ def matvec_reference(matrix: PackedMatrix, x: np.ndarray) -> np.ndarray:
     )
     packed = matrix.quants.transpose(0, 3, 1, 2).reshape(-1, blocks, matrix.quants.shape[2])
     packed = packed[: matrix.rows].astype(np.int64)
-    if matrix.tensor_type == TensorType.Q8_0:
+    if matrix.kernel_type == TensorType.Q8_0:
         weight_quants = packed.reshape(matrix.rows, matrix.cols)
     else:
-        offset = 8 if matrix.tensor_type == TensorType.Q4_0 else 0
+        offset = 8 if matrix.kernel_type == TensorType.Q4_0 else 0
         weight_quants = (
             np.concatenate([packed & 15, packed >> 4], axis=2).reshape(matrix.rows, matrix.cols)
             - offset

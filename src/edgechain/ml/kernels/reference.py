@@ -60,7 +60,7 @@ def _dequantize_q4_1(blocks: np.ndarray) -> np.ndarray:
     return np.asarray(quants * scale + minimum, dtype=np.float32)
 
 
-def _k_scales_mins(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def k_scales_mins(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ggml's ``get_scale_min_k4`` for the 8 sub-blocks: 6-bit scales and mins from 12 bytes."""
     s = scales.astype(np.uint8)
     sc = np.empty((s.shape[0], 8), dtype=np.uint8)
@@ -75,7 +75,7 @@ def _k_scales_mins(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _dequantize_q4_k(blocks: np.ndarray) -> np.ndarray:
     scale = _half(blocks[:, 0:2].reshape(-1, 1, 2))  # (n, 1)
     scale_min = _half(blocks[:, 2:4].reshape(-1, 1, 2))
-    sc, mn = _k_scales_mins(blocks[:, 4:16])  # (n, 8)
+    sc, mn = k_scales_mins(blocks[:, 4:16])  # (n, 8)
     packed = blocks[:, 16:144].reshape(-1, 4, 32)  # 4 groups of 32 bytes -> 64 values each
     quants = np.stack([packed & 0x0F, packed >> 4], axis=2).reshape(-1, 8, 32)  # (n, 8, 32)
     values = (scale * sc)[:, :, None] * quants - (scale_min * mn)[:, :, None]
@@ -85,7 +85,7 @@ def _dequantize_q4_k(blocks: np.ndarray) -> np.ndarray:
 def _dequantize_q5_k(blocks: np.ndarray) -> np.ndarray:
     scale = _half(blocks[:, 0:2].reshape(-1, 1, 2))
     scale_min = _half(blocks[:, 2:4].reshape(-1, 1, 2))
-    sc, mn = _k_scales_mins(blocks[:, 4:16])
+    sc, mn = k_scales_mins(blocks[:, 4:16])
     high = blocks[:, 16:48]  # (n, 32): bit 2g / 2g+1 is the fifth bit of sub-block 2g / 2g+1
     packed = blocks[:, 48:176].reshape(-1, 4, 32)
     low = np.stack([packed & 0x0F, packed >> 4], axis=2).reshape(-1, 8, 32).astype(np.int32)
