@@ -288,11 +288,14 @@ def kquant_model_file(mixed_attention: bool) -> ModelFile:
     return ModelFile("gguf", metadata, tensors, "k-quants in memory")
 
 
+@pytest.mark.parametrize("products", ["kernels", "torch"])
 @pytest.mark.parametrize("mixed_attention", [False, True], ids=["uniform", "mixed-qkv"])
-def test_k_quant_models_match_numpy(mixed_attention: bool) -> None:
+def test_k_quant_models_match_numpy(mixed_attention: bool, products: str) -> None:
+    """Q4_K runs through the Q4_1 kernels in numpy (and torch's "kernels"); "torch" (CUDA's
+    path) dequantizes it per product after the same 8-bit activation rule."""
     model_file = kquant_model_file(mixed_attention)
     reference = load_llama(model_file, NumpyBackend())
-    candidate = load_llama(model_file, TorchBackend("cpu"))
+    candidate = load_llama(model_file, TorchBackend("cpu", products=products))
     assert candidate.layers[0].ffn_down.parts["blocks"].dtype == torch.uint8
     assert len(candidate.layers[0].qkv) == (3 if mixed_attention else 1)
     assert_parity(reference, candidate)
