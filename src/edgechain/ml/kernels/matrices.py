@@ -15,7 +15,8 @@
   downstream (SmolLM2's logits move by up to ~0.7), so ``exact=True`` keeps every batch
   in the integer kernels: a prompt evaluated in one batch then gives bit for bit the
   logits of token-by-token evaluation.
-- F32, F16, BF16 and the K-quants (no compiled kernel yet): float32 in memory, BLAS.
+- Q4_K: repacked into the Q4_1 layout (`_pack_q4_k`, the same values), then as above.
+- F32, F16, BF16, Q5_K and Q6_K (no compiled kernel yet): float32 in memory, BLAS.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ class DenseMatrix(WeightMatrix):
 
 @dataclass(eq=False)
 class PackedMatrix(WeightMatrix):
-    """A Q4_0/Q4_1/Q8_0 weight in the compiled kernels' row-minor layout."""
+    """A Q4_0/Q4_1/Q8_0 (or repacked Q4_K) weight in the compiled kernels' row-minor layout."""
 
     tensor_type: TensorType
     """Q4_0, Q4_1 or Q8_0."""
