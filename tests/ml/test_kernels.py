@@ -196,15 +196,47 @@ def test_q4_k_is_repacked_for_the_q4_1_kernels_with_the_files_values(rows: int) 
     np.testing.assert_allclose(single, activations @ expected.T, rtol=1e-4, atol=1e-4)
 
 
-def test_q5_k_q6_k_and_floats_become_dense_matrices() -> None:
+def random_q6_k(rows: int, cols: int, seed: int) -> np.ndarray:
+    """Random Q6_K bytes whose super-block scale d is a small float16 value."""
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 256, (rows, cols // 256, 210), dtype=np.uint8)
+    halves = rng.uniform(0, 0.001, (rows, cols // 256)).astype("<f2")
+    raw[:, :, 208:210] = halves.view(np.uint8).reshape(rows, cols // 256, 2)
+    return raw.reshape(rows, -1)
+
+
+@pytest.mark.parametrize("rows", [70, 256])
+def test_q6_k_runs_through_its_integer_kernel_with_the_files_values(rows: int) -> None:
+    cols = 512
+    raw = random_q6_k(rows, cols, seed=rows)
+    matrix = prepare_matrix(TensorType.Q6_K, raw, (rows, cols))
+    assert isinstance(matrix, PackedMatrix) and matrix.quants.dtype == np.int8
+    expected = dequantize(TensorType.Q6_K, raw, (rows, cols))
+    assert np.array_equal(matrix.to_float().view(np.uint32), expected.view(np.uint32))
+    x = np.random.default_rng(4).standard_normal((5, cols)).astype(np.float32)
+    single = np.stack([matrix.matmul(x[t : t + 1])[0] for t in range(5)])
+    for t in range(5):
+        assert np.array_equal(single[t], matvec_reference(matrix, x[t]))
+    matrix.batch_with_blas = False
+    assert np.array_equal(matrix.matmul(x), single)
+    np.testing.assert_allclose(single, requantize_activations(x) @ expected.T, rtol=1e-4, atol=1e-4)
+    # the largest products the format allows stay exact in the int16 pairs
+    extreme = raw.reshape(rows, cols // 256, 210).copy()
+    extreme[:, :, 0:192] = 0  # every quant -32
+    matrix = prepare_matrix(TensorType.Q6_K, extreme.reshape(rows, -1), (rows, cols))
+    x = np.full((1, cols), 3.0, dtype=np.float32)  # every activation quant 127
+    assert np.array_equal(matrix.matmul(x)[0], matvec_reference(matrix, x[0]))
+
+
+def test_q5_k_and_floats_become_dense_matrices() -> None:
     rng = np.random.default_rng(10)
-    raw = rng.integers(0, 256, (2, 210), dtype=np.uint8)
-    raw[:, 208:210] = np.frombuffer(np.float16(0.01).tobytes(), np.uint8)
-    matrix = prepare_matrix(TensorType.Q6_K, raw, (2, 256))
+    raw = rng.integers(0, 256, (2, 176), dtype=np.uint8)
+    raw[:, 0:4] = np.frombuffer(np.float16([0.01, 0.02]).tobytes(), np.uint8)
+    matrix = prepare_matrix(TensorType.Q5_K, raw, (2, 256))
     assert isinstance(matrix, DenseMatrix)
     x = rng.standard_normal((1, 256)).astype(np.float32)
     np.testing.assert_allclose(
-        matrix.matmul(x), x @ dequantize(TensorType.Q6_K, raw, (2, 256)).T, rtol=1e-6
+        matrix.matmul(x), x @ dequantize(TensorType.Q5_K, raw, (2, 256)).T, rtol=1e-6
     )
 
 

@@ -5,9 +5,10 @@ additions (BLAS blocking, softmax and mean reductions): ``max |diff| <= 1e-4 * m
 max |logit|)`` (measured: ~1e-7 relative). Models with Q4_0/Q4_1/Q8_0 products quantize
 their activations to 8 bits (llama.cpp's rule, in both backends): there a difference of
 one ulp upstream can move one activation across a rounding boundary, which changes that
-product by one quantization step; measured 1.5e-3 relative on one of 13 steps. For those
-models every step must be within 1e-2 relative and three quarters of the steps within
-the tight bound. Greedy tokens must be identical. Dequantization and activation
+product by one quantization step; measured 1.5e-3 relative on one of 13 steps (and, in
+a K-quant model whose Q5_K products are BLAS-ordered on each side, 1.6e-3 on prefill
+positions). For those models every step and every prefill position must be within 1e-2
+relative and three quarters of them within the tight bound. Greedy tokens must be identical. Dequantization and activation
 requantization are compared bit for bit.
 """
 
@@ -77,19 +78,25 @@ def assert_parity(reference: LlamaModel, candidate: LlamaModel) -> float:
     all_cand = candidate.forward(PROMPT, state_cand, all_logits=True)
     assert all_cand.shape == all_ref.shape == (len(PROMPT), reference.config.vocab_size)
     assert all_cand.dtype == np.float32
-    worst = float(np.abs(all_ref - all_cand).max())
-    assert worst <= logit_tolerance(all_ref), worst
+    per_position = np.abs(all_ref - all_cand).max(axis=1)  # (T,)
+    assert_within(per_position, all_ref, uses_activation_quantization(reference))
     tokens_ref, logits_ref = greedy(reference, PROMPT, GREEDY_STEPS)
     tokens_cand, logits_cand = greedy(candidate, PROMPT, GREEDY_STEPS)
     assert tokens_cand == tokens_ref
     per_step = np.abs(logits_ref - logits_cand).max(axis=1)  # (steps,)
-    tight = logit_tolerance(logits_ref)
-    if uses_activation_quantization(reference):
-        assert per_step.max() <= logit_tolerance(logits_ref, QUANT_FLIP_TOLERANCE), per_step
-        assert np.mean(per_step <= tight) >= 0.75, per_step
+    assert_within(per_step, logits_ref, uses_activation_quantization(reference))
+    return float(max(per_position.max(), per_step.max()))
+
+
+def assert_within(differences: np.ndarray, reference: np.ndarray, quantized: bool) -> None:
+    """Each row's max |diff| within the tight bound; with 8-bit activations, within the
+    quantization-step bound and three quarters of the rows within the tight one."""
+    tight = logit_tolerance(reference)
+    if quantized:
+        assert differences.max() <= logit_tolerance(reference, QUANT_FLIP_TOLERANCE), differences
+        assert np.mean(differences <= tight) >= 0.75, differences
     else:
-        assert per_step.max() <= tight, per_step
-    return max(worst, float(per_step.max()))
+        assert differences.max() <= tight, differences
 
 
 def write_model(directory: Path, kind: str, tied: bool) -> Path:
@@ -291,12 +298,14 @@ def kquant_model_file(mixed_attention: bool) -> ModelFile:
 @pytest.mark.parametrize("products", ["kernels", "torch"])
 @pytest.mark.parametrize("mixed_attention", [False, True], ids=["uniform", "mixed-qkv"])
 def test_k_quant_models_match_numpy(mixed_attention: bool, products: str) -> None:
-    """Q4_K runs through the Q4_1 kernels in numpy (and torch's "kernels"); "torch" (CUDA's
-    path) dequantizes it per product after the same 8-bit activation rule."""
+    """Q4_K and Q6_K run through the integer kernels in numpy (and torch's "kernels"); "torch"
+    (CUDA's path) dequantizes them per product after the same 8-bit activation rule."""
     model_file = kquant_model_file(mixed_attention)
     reference = load_llama(model_file, NumpyBackend())
     candidate = load_llama(model_file, TorchBackend("cpu", products=products))
-    assert candidate.layers[0].ffn_down.parts["blocks"].dtype == torch.uint8
+    assert candidate.layers[0].gate_up[0].parts["blocks"].dtype == torch.uint8  # Q5_K: packed
+    down = candidate.layers[0].ffn_down  # Q6_K: the numpy kernels' int8 layout, or packed bytes
+    assert down.kernel is not None if products == "kernels" else down.parts["blocks"].dtype == torch.uint8
     assert len(candidate.layers[0].qkv) == (3 if mixed_attention else 1)
     assert_parity(reference, candidate)
 

@@ -10,13 +10,13 @@ computes, on a torch device:
   Each product dequantizes the weight on the fly with vectorized torch ops, into
   ``dtype``, in row chunks where memory is scarce (CPU). F32/F16/BF16 weights are
   converted to ``dtype`` once at load.
-- On CPU (float32) the Q4_0/Q4_1/Q8_0/Q4_K products run by default through the numpy backend's
+- On CPU (float32) the Q4_0/Q4_1/Q8_0/Q4_K/Q6_K products run by default through the numpy backend's
   compiled integer kernels on the same bytes (``products="kernels"``): torch has no packed
   4-bit CPU product, and dequantizing per product costs a float32 copy of every weight per
   token (measured on SmolLM2 on a loaded 2-core machine: 1.3 tok/s that way, 6.4 with the
   kernels, numpy 22). Everything else runs in torch, whose per-operation dispatch keeps it
   behind numpy on CPU. ``products="torch"`` runs the CUDA path on the CPU (tests use it).
-- Numerics follow the numpy reference: for Q4_0/Q4_1/Q8_0/Q4_K products the activations go
+- Numerics follow the numpy reference: for Q4_0/Q4_1/Q8_0/Q4_K/Q6_K products the activations go
   through llama.cpp's 8-bit rule first (`requantize`), so both backends compute the
   same function; RMSNorm's mean square is taken in float64; RoPE uses the model's own
   float32 sin/cos tables. With ``exact`` (the default with kernel products, so on the CPU)
@@ -69,8 +69,8 @@ INSTALL_HINT = "pip install 'edgechain[torch]'"
 
 LEGACY_QUANTS = (TensorType.Q4_0, TensorType.Q4_1, TensorType.Q8_0)
 """Types whose products `torch_exact.legacy_product` computes exactly."""
-KERNEL_QUANTS = (*LEGACY_QUANTS, TensorType.Q4_K)
-"""Types the numpy backend's integer kernels multiply (Q4_K repacked as Q4_1): their products
+KERNEL_QUANTS = (*LEGACY_QUANTS, TensorType.Q4_K, TensorType.Q6_K)
+"""Types the numpy backend's integer kernels multiply (Q4_K and Q6_K repacked): their products
 quantize the activations to 8 bits first, here as there, and on the CPU they run through
 those kernels by default."""
 K_QUANTS = (TensorType.Q4_K, TensorType.Q5_K, TensorType.Q6_K)

@@ -377,6 +377,68 @@ def matvec_q8_0_serial(values, scales, quants, x_scales, out):  # type: ignore[n
         _row_q8_0(values[c], scales[c], quants, x_scales, isum, out[c])
 
 
+# Q6_K, repacked at load (`matrices._pack_q6_k`): int8 values -32..31 like Q8_0's, with two
+# float32 scales per block of 32 (one per 16 values, ``scales`` and ``scales_high``). Each
+# half's integer sum is exact; the block's term is added half by half:
+# ``acc = acc + (scale * x_scale) * float(isum_low) + (scale_high * x_scale) * float(isum_high)``.
+
+
+@numba.njit(cache=True)
+def _row_q6_k(values, scales, scales_high, quants, x_scales, isum, out):  # type: ignore[no-untyped-def]
+    blocks = values.shape[0]
+    rows = values.shape[2]
+    for r in range(rows):
+        out[r] = np.float32(0.0)
+    for b in range(blocks):
+        x_scale = x_scales[b]
+        for r in range(rows):
+            isum[0, r] = 0
+            isum[1, r] = 0
+        for half in range(2):
+            for j in range(half * 16, half * 16 + 16, 2):
+                first = np.int16(quants[b * 32 + j])
+                second = np.int16(quants[b * 32 + j + 1])
+                for r in range(rows):
+                    pair = np.int16(  # |q| <= 32, |x| <= 127: a pair stays below 2**13
+                        np.int16(np.int16(values[b, j, r]) * first)
+                        + np.int16(np.int16(values[b, j + 1, r]) * second)
+                    )
+                    isum[half, r] += np.int32(pair)
+        for r in range(rows):
+            out[r] = (
+                out[r]
+                + (scales[b, r] * x_scale) * np.float32(isum[0, r])
+                + (scales_high[b, r] * x_scale) * np.float32(isum[1, r])
+            )
+
+
+@numba.njit(parallel=True, cache=True)
+def matvec_q6_k(values, scales, scales_high, quants, x_scales, out):  # type: ignore[no-untyped-def]
+    """A repacked Q6_K weight times one token: ``quants`` (in,), ``x_scales`` (in/32,),
+    ``out`` (chunks, CHUNK)."""
+    for c in prange(values.shape[0]):
+        isum = np.empty((2, values.shape[3]), dtype=np.int32)
+        _row_q6_k(values[c], scales[c], scales_high[c], quants, x_scales, isum, out[c])
+
+
+@numba.njit(cache=True)
+def matvec_q6_k_serial(values, scales, scales_high, quants, x_scales, out):  # type: ignore[no-untyped-def]
+    """`matvec_q6_k` on the calling thread."""
+    isum = np.empty((2, values.shape[3]), dtype=np.int32)
+    for c in range(values.shape[0]):
+        _row_q6_k(values[c], scales[c], scales_high[c], quants, x_scales, isum, out[c])
+
+
+@numba.njit(parallel=True, cache=True)
+def matmul_q6_k(values, scales, scales_high, quants, x_scales, out):  # type: ignore[no-untyped-def]
+    """`matvec_q6_k` for each token of ``quants`` (T, in): ``out`` (chunks, T, CHUNK), chunks in
+    parallel, each token as `matvec_q6_k` computes it."""
+    for c in prange(values.shape[0]):
+        isum = np.empty((2, values.shape[3]), dtype=np.int32)
+        for t in range(quants.shape[0]):
+            _row_q6_k(values[c], scales[c], scales_high[c], quants[t], x_scales[t], isum, out[c, t])
+
+
 @numba.njit(cache=True)
 def _unpack_chunk(quants, scales, mins, kind, out):  # type: ignore[no-untyped-def]
     blocks = quants.shape[0]
@@ -386,6 +448,12 @@ def _unpack_chunk(quants, scales, mins, kind, out):  # type: ignore[no-untyped-d
             for j in range(32):
                 for r in range(rows):
                     out[b * 32 + j, r] = np.float32(np.int8(quants[b, j, r])) * scales[b, r]
+            continue
+        if kind == 6:  # a repacked Q6_K: ``mins`` holds the second 16 values' scales
+            for j in range(32):
+                for r in range(rows):
+                    scale = scales[b, r] if j < 16 else mins[b, r]
+                    out[b * 32 + j, r] = np.float32(np.int8(quants[b, j, r])) * scale
             continue
         for j in range(16):
             for r in range(rows):
@@ -408,7 +476,8 @@ def unpack_chunk(quants, scales, mins, kind, chunk, out):  # type: ignore[no-unt
 @numba.njit(parallel=True, cache=True)
 def unpack(quants, scales, mins, kind, out):  # type: ignore[no-untyped-def]
     """Packed weights into float32 ``out`` (chunks, inputs, CHUNK): each chunk's slice of the
-    weight, transposed. ``kind``: 1 = Q4_1 (``mins`` used), 0 = Q4_0, 8 = Q8_0."""
+    weight, transposed. ``kind``: 1 = Q4_1 (``mins`` used), 0 = Q4_0, 8 = Q8_0, 6 = a repacked
+    Q6_K (``mins``: the scales of each block's second 16 values)."""
     for c in prange(quants.shape[0]):
         _unpack_chunk(quants[c], scales[c], mins[c], kind, out[c])
 

@@ -16,7 +16,8 @@
   in the integer kernels: a prompt evaluated in one batch then gives bit for bit the
   logits of token-by-token evaluation.
 - Q4_K: repacked into the Q4_1 layout (`_pack_q4_k`, the same values), then as above.
-- F32, F16, BF16, Q5_K and Q6_K (no compiled kernel yet): float32 in memory, BLAS.
+- Q6_K: int8 values with a scale per 16 (`_pack_q6_k`), its own integer kernel.
+- F32, F16, BF16 and Q5_K (no compiled kernel yet): float32 in memory, BLAS.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ MAX_UNPACK_ELEMENTS = 8 * 1024 * 1024
 
 SERIAL_MATVEC_ELEMENTS = 4 * 1024 * 1024
 """Smaller matrices multiply one token on the calling thread (see `compiled.matvec_q4_1_serial`)."""
-COMPILED_TYPES = (TensorType.Q4_0, TensorType.Q4_1, TensorType.Q8_0, TensorType.Q4_K)
+COMPILED_TYPES = (TensorType.Q4_0, TensorType.Q4_1, TensorType.Q8_0, TensorType.Q4_K, TensorType.Q6_K)
 """Types that stay quantized in memory and run through compiled kernels. Q4_K is repacked
-at load into the Q4_1 kernels' layout (see `_pack_q4_k`): the same values, exactly."""
+at load into the Q4_1 kernels' layout (see `_pack_q4_k`), Q6_K into int8 values with a
+scale per 16 (`_pack_q6_k`): the file's values, exactly."""
 
 
 class _ScratchBuffer:
@@ -197,7 +199,8 @@ class PackedMatrix(WeightMatrix):
     scales: np.ndarray
     """float32 (chunks, blocks, CHUNK)."""
     mins: np.ndarray | None
-    """float32 (chunks, blocks, CHUNK) for Q4_1, else None."""
+    """float32 (chunks, blocks, CHUNK) for Q4_1 (and a repacked Q4_K); for a repacked Q6_K the
+    scales of each block's second 16 values (``scales`` then scale the first 16); else None."""
     batch_with_blas: bool = True
     """Batches of `BATCH_THRESHOLD`+ tokens: dequantize chunks and use BLAS (False: the
     integer kernels, bit-identical to token-by-token decoding)."""
@@ -213,7 +216,7 @@ class PackedMatrix(WeightMatrix):
 
     @property
     def kind(self) -> int:
-        return {TensorType.Q4_1: 1, TensorType.Q4_0: 0}.get(self.kernel_type, 8)
+        return {TensorType.Q4_1: 1, TensorType.Q4_0: 0, TensorType.Q6_K: 6}.get(self.kernel_type, 8)
 
     def matmul(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
@@ -232,6 +235,8 @@ class PackedMatrix(WeightMatrix):
             compiled.matmul_q4_1(self.quants, self.scales, self.mins, quants, scales, sums, out)
         elif self.kernel_type == TensorType.Q4_0:
             compiled.matmul_q4_0(self.quants, self.scales, quants, scales, out)
+        elif self.kernel_type == TensorType.Q6_K:
+            compiled.matmul_q6_k(self.quants, self.scales, self.mins, quants, scales, out)
         else:
             compiled.matmul_q8_0(self.quants, self.scales, quants, scales, out)
         return out.transpose(1, 0, 2).reshape(tokens, -1)[:, : self.rows]  # (T, rows)
@@ -246,6 +251,9 @@ class PackedMatrix(WeightMatrix):
         elif self.kernel_type == TensorType.Q4_0:
             q4_0 = compiled.matvec_q4_0_serial if serial else compiled.matvec_q4_0
             q4_0(self.quants, self.scales, quants, scales, out)
+        elif self.kernel_type == TensorType.Q6_K:
+            q6_k = compiled.matvec_q6_k_serial if serial else compiled.matvec_q6_k
+            q6_k(self.quants, self.scales, self.mins, quants, scales, out)
         else:
             q8_0 = compiled.matvec_q8_0_serial if serial else compiled.matvec_q8_0
             q8_0(self.quants, self.scales, quants, scales, out)
@@ -320,20 +328,41 @@ def _pack_q4_k(data: np.ndarray, rows: int, cols: int) -> PackedMatrix:
     quants = np.concatenate([packed & 0x0F, packed >> 4], axis=3)  # (rows, blocks, 4, 2, 32)
     quants = quants.reshape(rows, blocks * 8, 32)  # sub-block s = 2 * group + (high nibble)
     nibbles = quants[:, :, :16] | (quants[:, :, 16:] << 4)  # (rows, blocks * 8, 16)
-    chunk = compiled.CHUNK
-    chunks = -(-rows // chunk)
-
-    def row_minor(values: np.ndarray) -> np.ndarray:
-        """(rows, ...) into (chunks, ..., CHUNK), rows past the end zero."""
-        padded = np.zeros((chunks * chunk, *values.shape[1:]), dtype=values.dtype)
-        padded[:rows] = values
-        moved = np.moveaxis(padded.reshape(chunks, chunk, *values.shape[1:]), 1, -1)
-        return np.ascontiguousarray(moved)
-
     return PackedMatrix(
-        TensorType.Q4_K, rows, cols, row_minor(nibbles),
-        row_minor(scales.reshape(rows, blocks * 8)), row_minor(mins.reshape(rows, blocks * 8)),
+        TensorType.Q4_K, rows, cols, _row_minor(nibbles),
+        _row_minor(scales.reshape(rows, blocks * 8)), _row_minor(mins.reshape(rows, blocks * 8)),
     )
+
+
+def _pack_q6_k(data: np.ndarray, rows: int, cols: int) -> PackedMatrix:
+    """Q6_K rows as int8 values with a float32 scale per 16 (two per block of 32, ``scales``
+    and ``mins``). A Q6_K value is ``(q * sc) * d`` with q in -32..31 and an int8 sub-scale
+    sc per 16 values; the kernels form ``q * (d * sc)``: ``d * sc`` is exact in float32
+    (11 by 8 bits), so both are the one rounding of the exact product, the same bits."""
+    blocks = cols // 256
+    raw = np.asarray(data, dtype=np.uint8).reshape(rows, blocks, 210)
+    low = raw[:, :, 0:128].reshape(rows, blocks, 2, 2, 32)  # (half, l0 | l1, 32)
+    high = raw[:, :, 128:192].reshape(rows, blocks, 2, 1, 32)
+    nibbles = np.stack([low & 0x0F, low >> 4], axis=3).reshape(rows, blocks, 2, 4, 32)
+    parts = np.arange(4, dtype=np.uint8).reshape(1, 1, 1, 4, 1)  # l0 low, l1 low, l0 high, l1 high
+    quants = nibbles | (((high >> (2 * parts)) & 3) << 4)  # (rows, blocks, half, part, 32)
+    values = (quants.astype(np.int16) - 32).astype(np.int8).reshape(rows, blocks * 8, 32)
+    d = raw[:, :, 208:210].copy().view("<f2")[..., 0].astype(np.float32)  # (rows, blocks)
+    sub_scales = raw[:, :, 192:208].view(np.int8).astype(np.float32)  # (rows, blocks, 16)
+    scales = (d[:, :, None] * sub_scales).reshape(rows, blocks * 8, 2)  # per 16 values
+    return PackedMatrix(
+        TensorType.Q6_K, rows, cols, _row_minor(values.view(np.uint8)).view(np.int8),
+        _row_minor(np.ascontiguousarray(scales[:, :, 0])), _row_minor(np.ascontiguousarray(scales[:, :, 1])),
+    )
+
+
+def _row_minor(values: np.ndarray) -> np.ndarray:
+    """(rows, ...) into the kernels' (chunks, ..., CHUNK), rows past the end zero."""
+    chunk = compiled.CHUNK
+    chunks = -(-values.shape[0] // chunk)
+    padded = np.zeros((chunks * chunk, *values.shape[1:]), dtype=values.dtype)
+    padded[: values.shape[0]] = values
+    return np.ascontiguousarray(np.moveaxis(padded.reshape(chunks, chunk, *values.shape[1:]), 1, -1))
 
 
 _PAGE = 4096
@@ -376,6 +405,8 @@ def prepare_matrix(
             )
         if tensor_type == TensorType.Q4_K:
             return _pack_q4_k(data, rows, cols)
+        if tensor_type == TensorType.Q6_K:
+            return _pack_q6_k(data, rows, cols)
         return _pack(tensor_type, data, rows, cols)
     try:
         weight = dequantize(tensor_type, data, shape)
@@ -399,7 +430,7 @@ def matvec_reference(matrix: PackedMatrix, x: np.ndarray) -> np.ndarray:
     )
     packed = matrix.quants.transpose(0, 3, 1, 2).reshape(-1, blocks, matrix.quants.shape[2])
     packed = packed[: matrix.rows].astype(np.int64)
-    if matrix.kernel_type == TensorType.Q8_0:
+    if matrix.kernel_type in (TensorType.Q8_0, TensorType.Q6_K):
         weight_quants = packed.reshape(matrix.rows, matrix.cols)
     else:
         offset = 8 if matrix.kernel_type == TensorType.Q4_0 else 0
@@ -408,8 +439,16 @@ def matvec_reference(matrix: PackedMatrix, x: np.ndarray) -> np.ndarray:
             - offset
         )
     del weight, chunk
-    isums = (weight_quants.reshape(matrix.rows, blocks, 32) * quants.reshape(blocks, 32)).sum(axis=2)
+    products = weight_quants.reshape(matrix.rows, blocks, 32) * quants.reshape(blocks, 32)
     acc = np.zeros(matrix.rows, dtype=np.float32)
+    if matrix.kernel_type == TensorType.Q6_K:
+        assert weight_mins is not None  # the second halves' scales
+        low, high = products[:, :, :16].sum(axis=2), products[:, :, 16:].sum(axis=2)
+        for b in range(blocks):
+            acc = acc + (weight_scales[:, b] * scales[0, b]) * low[:, b].astype(np.float32)
+            acc = acc + (weight_mins[:, b] * scales[0, b]) * high[:, b].astype(np.float32)
+        return acc
+    isums = products.sum(axis=2)
     for b in range(blocks):
         acc = acc + (weight_scales[:, b] * scales[0, b]) * isums[:, b].astype(np.float32)
         if weight_mins is not None:
