@@ -78,7 +78,7 @@ def register(subparsers: Any) -> None:
         "--exact",
         action="store_true",
         help="the engine's exact mode: the same bits on any CPU or GPU and either backend "
-        "(Q4_0/Q4_1/Q8_0 models), prefill through the integer kernels too",
+        "(Q4_0/Q4_1/Q8_0 models; Q4_K/Q6_K on CPUs), prefill through the integer kernels too",
     )
     run.set_defaults(handler=run_generate)
 

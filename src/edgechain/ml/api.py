@@ -223,7 +223,7 @@ def load_model(
     ``tokenizer.bin`` beside it); ``threads`` sets numba's thread count for the numpy backend;
     ``exact`` makes the prefill bit-identical to token-by-token evaluation (slower), and
     with ``backend="torch"`` every logit that of ``backend="numpy", exact=True`` on any
-    device, CUDA included, for Q4_0/Q4_1/Q8_0 models (`kernels.exact`; Q4_K on the CPU);
+    device, CUDA included, for Q4_0/Q4_1/Q8_0 models (`kernels.exact`; Q4_K/Q6_K on the CPU);
     ``validate`` checks every weight is finite first (NaN/Inf -> `ModelFormatError`)."""
     if threads is not None:
         import numba
