@@ -167,26 +167,26 @@ def test_blas_batch_path_computes_the_same_function(tensor_type: str) -> None:
     np.testing.assert_allclose(blas, matrix.matmul(x), atol=1e-4)
 
 
-def random_q4_k(rows: int, cols: int, seed: int) -> np.ndarray:
-    """Random Q4_K bytes whose super-block scales d, dmin are small float16 values."""
+def random_k_blocks(tensor_type: TensorType, rows: int, cols: int, seed: int) -> np.ndarray:
+    """Random Q4_K or Q6_K bytes whose float16 super-block scales are small positive values."""
     rng = np.random.default_rng(seed)
-    raw = rng.integers(0, 256, (rows, cols // 256, 144), dtype=np.uint8)
-    for offset, top in ((0, 0.002), (2, 0.004)):
+    block_bytes = BLOCK_LAYOUT[tensor_type][1]
+    raw = rng.integers(0, 256, (rows, cols // 256, block_bytes), dtype=np.uint8)
+    fields = ((0, 0.002), (2, 0.004)) if tensor_type == TensorType.Q4_K else ((208, 0.001),)
+    for offset, top in fields:
         halves = rng.uniform(0, top, (rows, cols // 256)).astype("<f2")
         raw[:, :, offset : offset + 2] = halves.view(np.uint8).reshape(rows, cols // 256, 2)
     return raw.reshape(rows, -1)
 
 
-@pytest.mark.parametrize("rows", [70, 256])
-def test_q4_k_is_repacked_for_the_q4_1_kernels_with_the_files_values(rows: int) -> None:
-    cols = 512
-    raw = random_q4_k(rows, cols, seed=rows)
-    matrix = prepare_matrix(TensorType.Q4_K, raw, (rows, cols))
-    assert isinstance(matrix, PackedMatrix) and matrix.kernel_type == TensorType.Q4_1
-    assert matrix.quants.nbytes == -(-rows // compiled.CHUNK) * compiled.CHUNK * cols // 2
-    expected = dequantize(TensorType.Q4_K, raw, (rows, cols))
+def assert_the_kernels_use_the_files_values(tensor_type: TensorType, raw: np.ndarray, rows: int, cols: int) -> PackedMatrix:
+    """The packed matrix decodes to the reference decoder's values bit for bit, one token's
+    product equals `matvec_reference`, and the batch kernels equal the single-token ones."""
+    matrix = prepare_matrix(tensor_type, raw, (rows, cols))
+    assert isinstance(matrix, PackedMatrix)
+    expected = dequantize(tensor_type, raw, (rows, cols))
     assert np.array_equal(matrix.to_float().view(np.uint32), expected.view(np.uint32))
-    x = np.random.default_rng(3).standard_normal((5, cols)).astype(np.float32)
+    x = np.random.default_rng(rows).standard_normal((5, cols)).astype(np.float32)
     single = np.stack([matrix.matmul(x[t : t + 1])[0] for t in range(5)])
     for t in range(5):
         assert np.array_equal(single[t], matvec_reference(matrix, x[t]))
@@ -194,32 +194,24 @@ def test_q4_k_is_repacked_for_the_q4_1_kernels_with_the_files_values(rows: int) 
     assert np.array_equal(matrix.matmul(x), single)  # the integer batch kernels: same bits
     activations = requantize_activations(x)  # what the kernels multiply
     np.testing.assert_allclose(single, activations @ expected.T, rtol=1e-4, atol=1e-4)
+    return matrix
 
 
-def random_q6_k(rows: int, cols: int, seed: int) -> np.ndarray:
-    """Random Q6_K bytes whose super-block scale d is a small float16 value."""
-    rng = np.random.default_rng(seed)
-    raw = rng.integers(0, 256, (rows, cols // 256, 210), dtype=np.uint8)
-    halves = rng.uniform(0, 0.001, (rows, cols // 256)).astype("<f2")
-    raw[:, :, 208:210] = halves.view(np.uint8).reshape(rows, cols // 256, 2)
-    return raw.reshape(rows, -1)
+@pytest.mark.parametrize("rows", [70, 256])
+def test_q4_k_is_repacked_for_the_q4_1_kernels_with_the_files_values(rows: int) -> None:
+    cols = 512
+    raw = random_k_blocks(TensorType.Q4_K, rows, cols, seed=rows)
+    matrix = assert_the_kernels_use_the_files_values(TensorType.Q4_K, raw, rows, cols)
+    assert matrix.kernel_type == TensorType.Q4_1
+    assert matrix.quants.nbytes == -(-rows // compiled.CHUNK) * compiled.CHUNK * cols // 2
 
 
 @pytest.mark.parametrize("rows", [70, 256])
 def test_q6_k_runs_through_its_integer_kernel_with_the_files_values(rows: int) -> None:
     cols = 512
-    raw = random_q6_k(rows, cols, seed=rows)
-    matrix = prepare_matrix(TensorType.Q6_K, raw, (rows, cols))
-    assert isinstance(matrix, PackedMatrix) and matrix.quants.dtype == np.int8
-    expected = dequantize(TensorType.Q6_K, raw, (rows, cols))
-    assert np.array_equal(matrix.to_float().view(np.uint32), expected.view(np.uint32))
-    x = np.random.default_rng(4).standard_normal((5, cols)).astype(np.float32)
-    single = np.stack([matrix.matmul(x[t : t + 1])[0] for t in range(5)])
-    for t in range(5):
-        assert np.array_equal(single[t], matvec_reference(matrix, x[t]))
-    matrix.batch_with_blas = False
-    assert np.array_equal(matrix.matmul(x), single)
-    np.testing.assert_allclose(single, requantize_activations(x) @ expected.T, rtol=1e-4, atol=1e-4)
+    raw = random_k_blocks(TensorType.Q6_K, rows, cols, seed=rows)
+    matrix = assert_the_kernels_use_the_files_values(TensorType.Q6_K, raw, rows, cols)
+    assert matrix.quants.dtype == np.int8
     # the largest products the format allows stay exact in the int16 pairs
     extreme = raw.reshape(rows, cols // 256, 210).copy()
     extreme[:, :, 0:192] = 0  # every quant -32
