@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 
 from edgechain.ml.errors import BackendUnavailable, ModelFormatError, UnsupportedModel
+from edgechain.ml.kernels.reference import half_floats, k_scales_mins
 from edgechain.ml.weights import BLOCK_LAYOUT, TensorRecord, TensorType
 
 if TYPE_CHECKING:
@@ -143,24 +144,6 @@ def _half_scales(raw: np.ndarray, offset: int) -> np.ndarray:
     return np.ascontiguousarray(raw[:, :, offset : offset + 2]).view("<f2").astype(np.float16)
 
 
-def _k_scales_mins(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ggml's ``get_scale_min_k4`` for the 8 sub-blocks of each super-block (6-bit fields)."""
-    s = scales.astype(np.uint8)
-    shape = (*s.shape[:-1], 8)
-    sc = np.empty(shape, dtype=np.uint8)
-    mn = np.empty(shape, dtype=np.uint8)
-    sc[..., 0:4] = s[..., 0:4] & 63
-    mn[..., 0:4] = s[..., 4:8] & 63
-    sc[..., 4:8] = (s[..., 8:12] & 0x0F) | ((s[..., 0:4] >> 6) << 4)
-    mn[..., 4:8] = (s[..., 8:12] >> 4) | ((s[..., 4:8] >> 6) << 4)
-    return sc.astype(np.float32), mn.astype(np.float32)
-
-
-def _f16(raw: np.ndarray) -> np.ndarray:
-    """(..., 2) little-endian bytes as float32 (...)."""
-    return np.ascontiguousarray(raw).view("<f2")[..., 0].astype(np.float32)
-
-
 def pack_parts(tensor_type: TensorType, raw: np.ndarray, rows: int, cols: int) -> dict[str, np.ndarray]:
     """Split quantized bytes (rows, bytes per row) into the host arrays a `TorchMatrix` keeps.
 
@@ -193,14 +176,14 @@ def pack_parts(tensor_type: TensorType, raw: np.ndarray, rows: int, cols: int) -
         return {"quants": np.ascontiguousarray(data[:, :, 2:34]).view(np.int8),
                 "scales": _half_scales(data, 0)}
     if tensor_type in (TensorType.Q4_K, TensorType.Q5_K):
-        d = _f16(data[:, :, 0:2].reshape(rows, blocks, 1, 2))  # (rows, blocks, 1)
-        dmin = _f16(data[:, :, 2:4].reshape(rows, blocks, 1, 2))
-        sc, mn = _k_scales_mins(data[:, :, 4:16])  # (rows, blocks, 8)
+        d = half_floats(data[:, :, 0:2].reshape(rows, blocks, 1, 2))  # (rows, blocks, 1)
+        dmin = half_floats(data[:, :, 2:4].reshape(rows, blocks, 1, 2))
+        sc, mn = k_scales_mins(data[:, :, 4:16])  # (rows, blocks, 8)
         return {"blocks": np.ascontiguousarray(data[:, :, 16:]),
                 "scales": (d * sc)[..., None], "mins": (dmin * mn)[..., None]}
     if tensor_type == TensorType.Q6_K:
         sub_scales = data[:, :, 192:208].view(np.int8).astype(np.float32)
-        d = _f16(data[:, :, 208:210].reshape(rows, blocks, 1, 2))  # (rows, blocks, 1)
+        d = half_floats(data[:, :, 208:210].reshape(rows, blocks, 1, 2))  # (rows, blocks, 1)
         return {"blocks": np.ascontiguousarray(data[:, :, 0:192]),
                 "scales": sub_scales.reshape(rows, blocks, 2, 8, 1),
                 "d": d.reshape(rows, blocks, 1, 1, 1)}

@@ -33,7 +33,7 @@ Numerics, fixed by design (DESIGN.md, "bit-exact inference"):
   `reference.matvec_reference` computes the same order in numpy, and the tests compare
   the two bit for bit.
 - The steps between products (RMSNorm, attention's scores, softmax and weighted values,
-  SiLU) use `exact`'s exp and its fold order for every sum (``_exp``, ``_fold``), so that
+  SiLU) use `exact`'s exp and its fold order for every sum (``_exp_into``, ``_fold``), so that
   the torch backend, which implements the same definition (`torch_exact`), gets the same
   bits; the tests compare both with `exact`'s numpy rendering.
 
@@ -74,7 +74,6 @@ _LOG2E = exact.LOG2E
 _LN2_HIGH = exact.LN2_HIGH
 _LN2_LOW = exact.LN2_LOW
 _C0, _C1, _C2, _C3, _C4, _C5 = exact.EXP_POLYNOMIAL
-_POW2 = exact.POW2
 _POW2_OFFSET = exact.POW2_OFFSET
 _ONE = np.float32(1.0)
 _ZERO = np.float32(0.0)
@@ -502,15 +501,6 @@ def _exp_parts(x):  # type: ignore[no-untyped-def]
     y = y + r
     y = y + _ONE
     return y, (np.int32(k) + np.int32(_POW2_OFFSET)) << np.int32(23)
-
-
-@numba.njit(cache=True, inline="always")
-def _exp(x):  # type: ignore[no-untyped-def]
-    """`exact.exp` of one float32 (scalar; `_exp_into` is the vectorizing form)."""
-    if x != x:
-        return x
-    y, bits = _exp_parts(x)
-    return y * _POW2[(bits >> 23) & 255]
 
 
 @numba.njit(cache=True, inline="always")

@@ -35,7 +35,13 @@ import numpy as np
 
 from edgechain.ml.errors import ModelFormatError
 from edgechain.ml.kernels import compiled
-from edgechain.ml.kernels.reference import dequantize, k_scales_mins
+from edgechain.ml.kernels.reference import (
+    dequantize,
+    half_floats,
+    k_scales_mins,
+    q4_k_quants,
+    q6_k_quants,
+)
 from edgechain.ml.weights import BLOCK_LAYOUT, TensorType
 
 BATCH_THRESHOLD = 4
@@ -319,14 +325,12 @@ def _pack_q4_k(data: np.ndarray, rows: int, cols: int) -> PackedMatrix:
     bytes, Q4_1 element j and j + 16 in one byte."""
     blocks = cols // 256
     raw = np.asarray(data, dtype=np.uint8).reshape(rows, blocks, 144)
-    d = raw[:, :, 0:2].copy().view("<f2")[..., 0].astype(np.float32)  # (rows, blocks)
-    dmin = raw[:, :, 2:4].copy().view("<f2")[..., 0].astype(np.float32)
+    d = half_floats(raw[:, :, 0:2]).reshape(-1, 1)  # (rows * blocks, 1)
+    dmin = half_floats(raw[:, :, 2:4]).reshape(-1, 1)
     sc, mn = k_scales_mins(raw[:, :, 4:16].reshape(-1, 12))  # (rows * blocks, 8)
-    scales = d.reshape(-1, 1) * sc  # (rows * blocks, 8) float32
-    mins = -(dmin.reshape(-1, 1) * mn)
-    packed = raw[:, :, 16:144].reshape(rows, blocks, 4, 1, 32)
-    quants = np.concatenate([packed & 0x0F, packed >> 4], axis=3)  # (rows, blocks, 4, 2, 32)
-    quants = quants.reshape(rows, blocks * 8, 32)  # sub-block s = 2 * group + (high nibble)
+    scales = d * sc  # (rows * blocks, 8) float32
+    mins = -(dmin * mn)
+    quants = q4_k_quants(raw.reshape(-1, 144)).reshape(rows, blocks * 8, 32)
     nibbles = quants[:, :, :16] | (quants[:, :, 16:] << 4)  # (rows, blocks * 8, 16)
     return PackedMatrix(
         TensorType.Q4_K, rows, cols, _row_minor(nibbles),
@@ -341,13 +345,9 @@ def _pack_q6_k(data: np.ndarray, rows: int, cols: int) -> PackedMatrix:
     (11 by 8 bits), so both are the one rounding of the exact product, the same bits."""
     blocks = cols // 256
     raw = np.asarray(data, dtype=np.uint8).reshape(rows, blocks, 210)
-    low = raw[:, :, 0:128].reshape(rows, blocks, 2, 2, 32)  # (half, l0 | l1, 32)
-    high = raw[:, :, 128:192].reshape(rows, blocks, 2, 1, 32)
-    nibbles = np.stack([low & 0x0F, low >> 4], axis=3).reshape(rows, blocks, 2, 4, 32)
-    parts = np.arange(4, dtype=np.uint8).reshape(1, 1, 1, 4, 1)  # l0 low, l1 low, l0 high, l1 high
-    quants = nibbles | (((high >> (2 * parts)) & 3) << 4)  # (rows, blocks, half, part, 32)
+    quants = q6_k_quants(raw.reshape(-1, 210))  # (rows * blocks, half, part, 32)
     values = (quants.astype(np.int16) - 32).astype(np.int8).reshape(rows, blocks * 8, 32)
-    d = raw[:, :, 208:210].copy().view("<f2")[..., 0].astype(np.float32)  # (rows, blocks)
+    d = half_floats(raw[:, :, 208:210])  # (rows, blocks)
     sub_scales = raw[:, :, 192:208].view(np.int8).astype(np.float32)  # (rows, blocks, 16)
     scales = (d[:, :, None] * sub_scales).reshape(rows, blocks * 8, 2)  # per 16 values
     return PackedMatrix(

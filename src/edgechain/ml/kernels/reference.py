@@ -18,7 +18,7 @@ QK_K = 256
 """Elements per super-block of the K-quantizations (Q4_K, Q5_K, Q6_K)."""
 
 
-def _half(raw: np.ndarray) -> np.ndarray:
+def half_floats(raw: np.ndarray) -> np.ndarray:
     """Little-endian float16 stored in a (..., 2) uint8 array, as float32 of shape (...)."""
     return np.ascontiguousarray(raw).view("<f2")[..., 0].astype(np.float32)
 
@@ -40,51 +40,71 @@ def _blocks(data: np.ndarray, tensor_type: TensorType, rows: int, cols: int) -> 
 
 
 def _dequantize_q8_0(blocks: np.ndarray) -> np.ndarray:
-    scale = _half(blocks[:, 0:2].reshape(-1, 1, 2))  # (n, 1)
+    scale = half_floats(blocks[:, 0:2].reshape(-1, 1, 2))  # (n, 1)
     quants = blocks[:, 2:34].view(np.int8).astype(np.float32)  # (n, 32)
     return np.asarray(quants * scale, dtype=np.float32)
 
 
 def _dequantize_q4_0(blocks: np.ndarray) -> np.ndarray:
-    scale = _half(blocks[:, 0:2].reshape(-1, 1, 2))
+    scale = half_floats(blocks[:, 0:2].reshape(-1, 1, 2))
     packed = blocks[:, 2:18]  # (n, 16): element j in the low nibble, j + 16 in the high one
     quants = np.concatenate([packed & 0x0F, packed >> 4], axis=1).astype(np.float32) - 8.0
     return np.asarray(quants * scale, dtype=np.float32)
 
 
 def _dequantize_q4_1(blocks: np.ndarray) -> np.ndarray:
-    scale = _half(blocks[:, 0:2].reshape(-1, 1, 2))
-    minimum = _half(blocks[:, 2:4].reshape(-1, 1, 2))
+    scale = half_floats(blocks[:, 0:2].reshape(-1, 1, 2))
+    minimum = half_floats(blocks[:, 2:4].reshape(-1, 1, 2))
     packed = blocks[:, 4:20]
     quants = np.concatenate([packed & 0x0F, packed >> 4], axis=1).astype(np.float32)
     return np.asarray(quants * scale + minimum, dtype=np.float32)
 
 
 def k_scales_mins(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ggml's ``get_scale_min_k4`` for the 8 sub-blocks: 6-bit scales and mins from 12 bytes."""
+    """ggml's ``get_scale_min_k4`` for the 8 sub-blocks: 6-bit scales and mins from 12 bytes
+    (..., 12) -> float32 (..., 8) each."""
     s = scales.astype(np.uint8)
-    sc = np.empty((s.shape[0], 8), dtype=np.uint8)
-    mn = np.empty((s.shape[0], 8), dtype=np.uint8)
-    sc[:, 0:4] = s[:, 0:4] & 63
-    mn[:, 0:4] = s[:, 4:8] & 63
-    sc[:, 4:8] = (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)
-    mn[:, 4:8] = (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)
+    shape = (*s.shape[:-1], 8)
+    sc = np.empty(shape, dtype=np.uint8)
+    mn = np.empty(shape, dtype=np.uint8)
+    sc[..., 0:4] = s[..., 0:4] & 63
+    mn[..., 0:4] = s[..., 4:8] & 63
+    sc[..., 4:8] = (s[..., 8:12] & 0x0F) | ((s[..., 0:4] >> 6) << 4)
+    mn[..., 4:8] = (s[..., 8:12] >> 4) | ((s[..., 4:8] >> 6) << 4)
     return sc.astype(np.float32), mn.astype(np.float32)
 
 
+def q4_k_quants(blocks: np.ndarray) -> np.ndarray:
+    """The 4-bit quants of Q4_K blocks (n, 144) as uint8 (n, 8, 32), by sub-block: group g's
+    32 bytes hold sub-block 2g in their low nibbles and 2g + 1 in their high ones."""
+    packed = blocks[:, 16:144].reshape(-1, 4, 1, 32)
+    return np.concatenate([packed & 0x0F, packed >> 4], axis=2).reshape(-1, 8, 32)
+
+
+def q6_k_quants(blocks: np.ndarray) -> np.ndarray:
+    """The 6-bit quants of Q6_K blocks (n, 210) as uint8 0..63 (n, 2, 4, 32): two halves of
+    128 values, each four parts of 32 (low nibbles of l0, l1, then their high nibbles, each
+    with two more bits from the half's 32 high bytes)."""
+    low = blocks[:, 0:128].reshape(-1, 2, 2, 32)  # (half, l0 | l1, 32)
+    high = blocks[:, 128:192].reshape(-1, 2, 1, 32)
+    nibbles = np.stack([low & 0x0F, low >> 4], axis=2).reshape(-1, 2, 4, 32)
+    parts = np.arange(4, dtype=np.uint8).reshape(1, 1, 4, 1)
+    quants: np.ndarray = nibbles | (((high >> (2 * parts)) & 3) << 4)
+    return quants
+
+
 def _dequantize_q4_k(blocks: np.ndarray) -> np.ndarray:
-    scale = _half(blocks[:, 0:2].reshape(-1, 1, 2))  # (n, 1)
-    scale_min = _half(blocks[:, 2:4].reshape(-1, 1, 2))
+    scale = half_floats(blocks[:, 0:2].reshape(-1, 1, 2))  # (n, 1)
+    scale_min = half_floats(blocks[:, 2:4].reshape(-1, 1, 2))
     sc, mn = k_scales_mins(blocks[:, 4:16])  # (n, 8)
-    packed = blocks[:, 16:144].reshape(-1, 4, 32)  # 4 groups of 32 bytes -> 64 values each
-    quants = np.stack([packed & 0x0F, packed >> 4], axis=2).reshape(-1, 8, 32)  # (n, 8, 32)
+    quants = q4_k_quants(blocks)  # (n, 8, 32)
     values = (scale * sc)[:, :, None] * quants - (scale_min * mn)[:, :, None]
     return np.asarray(values.reshape(-1, QK_K), dtype=np.float32)
 
 
 def _dequantize_q5_k(blocks: np.ndarray) -> np.ndarray:
-    scale = _half(blocks[:, 0:2].reshape(-1, 1, 2))
-    scale_min = _half(blocks[:, 2:4].reshape(-1, 1, 2))
+    scale = half_floats(blocks[:, 0:2].reshape(-1, 1, 2))
+    scale_min = half_floats(blocks[:, 2:4].reshape(-1, 1, 2))
     sc, mn = k_scales_mins(blocks[:, 4:16])
     high = blocks[:, 16:48]  # (n, 32): bit 2g / 2g+1 is the fifth bit of sub-block 2g / 2g+1
     packed = blocks[:, 48:176].reshape(-1, 4, 32)
@@ -96,18 +116,9 @@ def _dequantize_q5_k(blocks: np.ndarray) -> np.ndarray:
 
 
 def _dequantize_q6_k(blocks: np.ndarray) -> np.ndarray:
-    low = blocks[:, 0:128].reshape(-1, 2, 64)  # two halves of 128 values
-    high = blocks[:, 128:192].reshape(-1, 2, 32)
     scales = blocks[:, 192:208].view(np.int8).astype(np.float32).reshape(-1, 2, 8)
-    scale = _half(blocks[:, 208:210].reshape(-1, 1, 2))[:, :, None]  # (n, 1, 1)
-    l0, l1 = low[:, :, 0:32], low[:, :, 32:64]
-    parts = [
-        (l0 & 0x0F) | (((high >> 0) & 3) << 4),
-        (l1 & 0x0F) | (((high >> 2) & 3) << 4),
-        (l0 >> 4) | (((high >> 4) & 3) << 4),
-        (l1 >> 4) | (((high >> 6) & 3) << 4),
-    ]
-    quants = np.stack(parts, axis=2).astype(np.float32) - 32.0  # (n, 2, 4, 32)
+    scale = half_floats(blocks[:, 208:210].reshape(-1, 1, 2))[:, :, None]  # (n, 1, 1)
+    quants = q6_k_quants(blocks).astype(np.float32) - 32.0  # (n, 2, 4, 32)
     # each 32-value part has two scales of 16 values: scale index = 2 * part + (l >= 16)
     quants = quants.reshape(-1, 2, 8, 16)
     values = quants * scales[:, :, :, None] * scale[:, :, :, None]
